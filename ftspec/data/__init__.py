@@ -1,0 +1,1 @@
+"""Layer 2: sources, shaping, transforms, templates, split, tokens, validation, writer."""

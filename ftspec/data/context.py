@@ -1,0 +1,86 @@
+"""Bookkeeping shared by sources and transforms: bad rows, drops and removals are counted.
+
+Nothing is ever dropped silently: every skipped row, dropped system line and removed example
+is recorded here and ends up in ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ftspec.errors import DataError, Location, Problem
+
+MAX_LISTED = 200  # skipped rows listed by location in the manifest; all are counted
+
+
+@dataclass
+class SourceStats:
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    examples: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    skipped_rows: list[dict[str, Any]] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)  # kind (system line, media, ...) -> count
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "files": self.files,
+            "rows_read": self.rows_read,
+            "examples": self.examples,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_total": sum(self.skipped.values()),
+            "dropped": dict(sorted(self.dropped.items())),
+        }
+        if self.skipped_rows:
+            out["skipped_rows"] = self.skipped_rows
+        out.update(self.extra)
+        return out
+
+
+class BuildContext:
+    """Collects row errors (``on_error: fail``) or counts them (``skip``), and removals."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, SourceStats] = defaultdict(SourceStats)
+        self.removed: dict[str, Counter] = defaultdict(Counter)  # transform -> reason -> n
+        self.removed_examples: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.counters: dict[str, Counter] = defaultdict(Counter)  # e.g. pii kind counts
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+
+    # ---- sources -------------------------------------------------------------------------
+    def bad_row(self, source: str, on_error: str, file: str, line: int | None, reason: str) -> None:
+        """Record a bad input row. With ``fail`` it becomes an error at the end of the source."""
+        if on_error == "skip":
+            stats = self.sources[source]
+            stats.skipped[reason.split(":")[0]] += 1
+            if len(stats.skipped_rows) < MAX_LISTED:
+                stats.skipped_rows.append({"file": file, "line": line, "reason": reason})
+        else:
+            self.problems.append(Problem(Location(file, line), reason))
+
+    def drop(self, source: str, kind: str, n: int = 1) -> None:
+        """Count input that is not training data by design (system lines, media, ...)."""
+        self.sources[source].dropped[kind] += n
+
+    def raise_if_problems(self, hint: str | None = None) -> None:
+        if self.problems:
+            problems, self.problems = self.problems, []
+            raise DataError(problems, hint=hint)
+
+    # ---- transforms ----------------------------------------------------------------------
+    def remove(self, transform: str, reason: str, example: Any = None) -> None:
+        self.removed[transform][reason] += 1
+        if example is not None and len(self.removed_examples[transform]) < MAX_LISTED:
+            self.removed_examples[transform].append(
+                {"id": example.id, "origin": str(example.origin), "reason": reason}
+            )
+
+    def count(self, group: str, key: str, n: int = 1) -> None:
+        self.counters[group][key] += n
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)

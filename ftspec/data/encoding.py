@@ -1,0 +1,62 @@
+"""Text decoding for exports from any OS: UTF-8, UTF-8 with BOM, CP949/EUC-KR, or explicit."""
+
+from __future__ import annotations
+
+import codecs
+import io
+from pathlib import Path
+from typing import TextIO
+
+from ftspec.errors import DataError, Location, Problem
+
+_SNIFF_BYTES = 1 << 20
+
+
+def detect_encoding(path: Path) -> str:
+    """Guess from the first MiB: BOM, then strict UTF-8, then CP949 (a superset of EUC-KR)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if _decodes(head, "utf-8"):
+        return "utf-8"
+    if _decodes(head, "cp949"):
+        return "cp949"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    return best.encoding if best else "utf-8"
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the sniff boundary is not a decoding failure
+        return len(data) == _SNIFF_BYTES and exc.start >= len(data) - 4
+
+
+def open_text(path: Path, encoding: str = "auto", *, shown: str | None = None) -> tuple[TextIO, str]:
+    """Open for streaming text reads with universal newlines; returns (file, encoding used)."""
+    shown = shown or str(path)
+    if encoding == "auto":
+        encoding = detect_encoding(path)
+    else:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataError([Problem(Location(shown), f"unknown encoding '{encoding}'")]) from None
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"  # a BOM is never content
+    raw = open(path, "rb")
+    return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=None), encoding
+
+
+def decode_error(shown: str, line: int, encoding: str, exc: UnicodeDecodeError) -> Problem:
+    return Problem(
+        Location(shown, line),
+        f"cannot decode as {encoding} ({exc.reason}); set `encoding:` on the source",
+    )

@@ -1,0 +1,217 @@
+"""The dataset build: sources -> transforms -> review -> template -> tokens -> split -> JSONL.
+
+Everything streams: examples flow one at a time (tokens are counted in fixed-size batches), so
+memory stays flat as the input grows. Outputs are canonical bytes, written atomically.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftspec.data.context import BuildContext
+from ftspec.data.records import Example, Rendered, record_line
+from ftspec.data.sources import read_source
+from ftspec.data.split import assign_split
+from ftspec.data.templates import TemplateError, get_template
+from ftspec.data.transforms import TRANSFORMS
+from ftspec.spec.model import Spec
+from ftspec.util import AtomicWriter, atomic_write_json, sha256_obj
+
+TOKEN_BATCH = 2048
+SPLITS = ("train", "validation")
+
+
+@dataclass
+class DatasetResult:
+    out_dir: Path | None
+    files: dict[str, Path | None]
+    sha256: dict[str, str | None]
+    counts: dict[str, int]
+    manifest: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dataset_sha256(self) -> str:
+        return self.manifest["dataset_sha256"]
+
+
+class _SplitWriter:
+    """Streams one split to an atomic file while hashing it and collecting token stats."""
+
+    def __init__(self, path: Path | None) -> None:
+        import hashlib
+
+        self.path = path
+        self.writer = AtomicWriter(path) if path is not None else None
+        self.digest = hashlib.sha256()
+        self.count = 0
+        self.bytes = 0
+        self.tokens = array("I")
+        self.messages = array("I")
+
+    def add(self, item: Rendered) -> None:
+        line = record_line(item.record)
+        self.digest.update(line)
+        self.bytes += len(line)
+        if self.writer is not None:
+            self.writer.write(line)
+        self.count += 1
+        self.tokens.append(item.tokens)
+        self.messages.append(len(item.record.get("messages", ())) or 2)
+
+    def finish(self, keep: bool) -> str | None:
+        if self.writer is not None:
+            if keep and (self.count or self.path.name.startswith("train")):
+                self.writer.commit()
+            else:
+                self.writer.abort()
+                if self.path.exists():
+                    self.path.unlink()
+        return self.digest.hexdigest() if self.count else None
+
+
+def build_dataset(
+    spec: Spec,
+    out_dir: Path | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> DatasetResult:
+    """Build (``out_dir`` given) or only validate (``out_dir=None``) the spec's dataset.
+
+    Raises ``DataError`` with every bad row and validation error found, located by file:line.
+    """
+    from ftspec.data.tokens import counter_for
+    from ftspec.data.validate import DatasetValidator
+
+    ctx = BuildContext()
+    template = get_template(spec)
+    counter = counter_for(spec)
+    validator = DatasetValidator(spec, template, counter, ctx)
+    on_error = {s.name: s.on_error for s in spec.sources}
+    forced_split = {s.name: s.split for s in spec.sources}
+
+    pre, post = _transforms(spec, ctx)
+    examples: Iterable[Any] = _read_all(spec, ctx)
+    for transform in pre:
+        examples = transform.apply(iter(examples))
+    if spec.review is not None:
+        from ftspec.data.review import apply_review
+
+        examples = apply_review(iter(examples), spec, ctx)
+    rendered: Iterable[Any] = _render(examples, template, ctx, on_error)
+    rendered = _count_tokens(rendered, counter)
+    for transform in post:
+        rendered = transform.apply(iter(rendered))
+
+    writers = {
+        split: _SplitWriter(out_dir / f"{split}.jsonl" if out_dir is not None else None)
+        for split in SPLITS
+    }
+    fraction, salt = spec.split["validation"], spec.split["salt"]
+    ok = False
+    try:
+        for n, item in enumerate(rendered, 1):
+            validator.check(item)
+            item.split = assign_split(item.example.id, fraction, salt, forced_split[item.example.origin.source])
+            writers[item.split].add(item)
+            if progress is not None and n % 1000 == 0:
+                progress(n)
+        errors, warnings = validator.finish({s: w.count for s, w in writers.items()})
+        ctx.problems.extend(errors)
+        ctx.warnings.extend(warnings)
+        ctx.raise_if_problems()
+        ok = True
+    finally:
+        shas = {split: w.finish(keep=ok) for split, w in writers.items()}
+
+    manifest = _manifest(spec, ctx, writers, shas, counter, template)
+    if out_dir is not None:
+        atomic_write_json(out_dir / "manifest.json", manifest)
+    return DatasetResult(
+        out_dir=out_dir,
+        files={s: (writers[s].path if shas[s] else None) for s in SPLITS},
+        sha256=shas,
+        counts={s: writers[s].count for s in SPLITS},
+        manifest=manifest,
+        warnings=list(ctx.warnings),
+    )
+
+
+def _read_all(spec: Spec, ctx: BuildContext) -> Iterator[Example]:
+    for source in spec.sources:
+        yield from read_source(source, spec, ctx)
+
+
+def _transforms(spec: Spec, ctx: BuildContext):
+    pre, post = [], []
+    for index, (name, options) in enumerate(spec.transforms):
+        transform = TRANSFORMS.get(name)(name, options, spec, ctx, index)
+        (post if transform.stage == "post" else pre).append(transform)
+    return pre, post
+
+
+def _render(examples: Iterable[Example], template, ctx: BuildContext, on_error: dict[str, str]) -> Iterator[Rendered]:
+    for example in examples:
+        try:
+            record = template.render(example)
+        except TemplateError as exc:
+            ctx.bad_row(example.origin.source, on_error[example.origin.source],
+                        example.origin.file, example.origin.line, str(exc))
+            continue
+        yield Rendered(example=example, record=record)
+
+
+def _count_tokens(rendered: Iterable[Rendered], counter) -> Iterator[Rendered]:
+    iterator = iter(rendered)
+    while batch := list(itertools.islice(iterator, TOKEN_BATCH)):
+        for item, tokens in zip(batch, counter.count_records([r.record for r in batch]), strict=True):
+            item.tokens = tokens
+            yield item
+
+
+def distribution(values: array) -> dict[str, float | int]:
+    """min, mean, p50, p90, max of a list of counts (exact, from the sorted values)."""
+    if not values:
+        return {"min": 0, "mean": 0, "p50": 0, "p90": 0, "max": 0, "total": 0}
+    ordered = sorted(values)
+
+    def pct(q: float) -> int:
+        return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+    total = sum(ordered)
+    return {"min": ordered[0], "mean": round(total / len(ordered), 2), "p50": pct(0.5),
+            "p90": pct(0.9), "max": ordered[-1], "total": total}
+
+
+def _manifest(spec, ctx, writers, shas, counter, template) -> dict[str, Any]:
+    files = {
+        split: {"file": f"{split}.jsonl", "sha256": shas[split], "examples": w.count, "bytes": w.bytes}
+        for split, w in writers.items() if shas[split]
+    }
+    return {
+        "manifest_version": 1,
+        "spec": spec.name,
+        "base_model": spec.base_model,
+        "dataset_sha256": sha256_obj({s: shas[s] for s in SPLITS}),
+        "files": files,
+        "counts": {s: w.count for s, w in writers.items()},
+        "sources": {name: stats.to_json() for name, stats in sorted(ctx.sources.items())},
+        "removed": {t: dict(sorted(c.items())) for t, c in sorted(ctx.removed.items())},
+        "removed_examples": dict(sorted(ctx.removed_examples.items())),
+        "counters": {g: dict(sorted(c.items())) for g, c in sorted(ctx.counters.items())},
+        "template": {"kind": template.kind, **spec.template},
+        "split": spec.split,
+        "tokens": {
+            "tokenizer": counter.name,
+            "exact": counter.exact,
+            **{s: distribution(w.tokens) for s, w in writers.items()},
+        },
+        "messages_per_example": {s: distribution(w.messages) for s, w in writers.items()},
+        "warnings": list(ctx.warnings),
+    }
+

@@ -1,0 +1,72 @@
+"""Source formats, one module each, registered by name in ``SOURCES``.
+
+A source turns files into ``Example`` records. Bad rows go to ``ctx.bad_row`` (which fails or
+counts them per ``on_error``); input that is not training data by design (system lines, media
+placeholders) goes to ``ctx.drop`` so the manifest counts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ftspec.data.context import BuildContext
+from ftspec.data.records import Example, Origin
+from ftspec.errors import Problem, did_you_mean
+from ftspec.registry import Registry
+
+if TYPE_CHECKING:
+    from ftspec.spec.model import SourceSpec, Spec
+
+
+class Source:
+    """Base class: subclasses set ``options`` (allowed format-specific keys) and ``read``."""
+
+    options: ClassVar[frozenset[str]] = frozenset()
+    required: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, source: SourceSpec, spec: Spec, ctx: BuildContext) -> None:
+        self.source = source
+        self.spec = spec
+        self.ctx = ctx
+        self.stats = ctx.sources[source.name]
+
+    @classmethod
+    def check(cls, source: SourceSpec, spec: Spec) -> list[Problem]:
+        """Option keys this format does not understand, or required ones missing."""
+        problems = []
+        for key in source.options:
+            if key not in cls.options:
+                problems.append(spec.problem(
+                    ("sources", source.index, key),
+                    f"format '{source.format}' has no option '{key}'{did_you_mean(key, cls.options)}",
+                ))
+        for key in sorted(cls.required - set(source.options)):
+            problems.append(spec.problem(("sources", source.index), f"format '{source.format}' needs '{key}'"))
+        return problems
+
+    def read(self) -> Iterator[Example]:
+        raise NotImplementedError
+
+    # ---- helpers for subclasses ------------------------------------------------------------
+    def shown(self, path: Path) -> str:
+        from ftspec.spec.loader import display_path
+
+        return display_path(path)
+
+    def bad_row(self, file: str, line: int | None, reason: str) -> None:
+        self.ctx.bad_row(self.source.name, self.source.on_error, file, line, reason)
+
+    def example(self, record: dict[str, Any], file: str, line: int, **meta: Any) -> Example:
+        self.stats.examples += 1
+        return Example(record=record, origin=Origin(self.source.name, file, line), meta=meta)
+
+
+SOURCES: Registry[type[Source]] = Registry("source format", __name__)
+
+
+def read_source(source: SourceSpec, spec: Spec, ctx: BuildContext) -> Iterator[Example]:
+    reader = SOURCES.get(source.format)(source, spec, ctx)
+    ctx.sources[source.name].files = [reader.shown(f) for f in source.files]
+    yield from reader.read()

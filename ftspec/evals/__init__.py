@@ -1,0 +1,1 @@
+"""Layer 4: eval sets, sampling, scorers, reports and diffs."""

@@ -1,0 +1,63 @@
+"""Layer 3: providers, discovered through the entry-point group ``ftspec.providers``.
+
+The built-ins (openai, azure, local) register through the same entry points as any plugin;
+``_BUILTIN`` only covers running from a source tree that was never pip-installed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import ProviderNotFoundError, did_you_mean
+
+GROUP = "ftspec.providers"
+_BUILTIN = {
+    "openai": "ftspec.providers.openai:OpenAIProvider",
+    "azure": "ftspec.providers.openai:AzureOpenAIProvider",
+    "local": "ftspec.providers.local:LocalProvider",
+}
+_EXTRAS = {"local": "pip install 'ftspec[local]'"}
+
+
+@cache
+def _entry_points() -> dict[str, str]:
+    found = dict(_BUILTIN)
+    for ep in metadata.entry_points(group=GROUP):
+        found[ep.name] = ep.value
+    return found
+
+
+def provider_names() -> list[str]:
+    return sorted(_entry_points())
+
+
+def provider_class(name: str):
+    import importlib
+
+    targets = _entry_points()
+    if name not in targets:
+        raise ProviderNotFoundError(
+            f"unknown provider '{name}'{did_you_mean(name, targets)}; known: {', '.join(sorted(targets))}"
+        )
+    module_name, _, attr = targets[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        install = _EXTRAS.get(name, f"install the package that provides '{name}'")
+        raise ProviderNotFoundError(
+            f"provider '{name}' is not installed ({exc.name or exc}); run: {install}"
+        ) from None
+    return getattr(module, attr)
+
+
+def get_provider(name: str, settings: dict[str, Any] | None = None, *, project_root: Path | None = None):
+    return provider_class(name)(dict(settings or {}), project_root=project_root)
+
+
+def provider_for_spec(spec, *, project_root: Path | None = None):
+    from ftspec.project import project_root as find_root
+
+    return get_provider(spec.provider, spec.provider_settings, project_root=project_root or find_root(spec.path))

@@ -1,0 +1,250 @@
+"""Load a spec: YAML -> JSON Schema -> semantic checks, reporting every problem at once.
+
+Each problem is ``file:LINE:COL: key.path: message`` pointing at the offending node.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import Location, Problem, SpecError, did_you_mean
+from ftspec.spec.model import SourceSpec, Spec
+from ftspec.spec.schema import spec_schema, spec_validator
+from ftspec.spec.yamlpos import Path_, Positions, format_path, load_yaml_with_positions
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the working directory when possible (what users typed)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_spec(path: str | Path, *, check_files: bool = True) -> Spec:
+    """Read and validate a spec file. Raises ``SpecError`` listing all problems."""
+    path = Path(path)
+    shown = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SpecError([Problem(Location(shown), "spec file not found")]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem(Location(shown), "is a folder, not a spec file")]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(Location(shown), f"not UTF-8 text ({exc.reason})")]) from None
+    return load_spec_text(text, path, shown=shown, check_files=check_files)
+
+
+def load_spec_text(
+    text: str, path: Path, *, shown: str | None = None, check_files: bool = True
+) -> Spec:
+    """Validate spec text as if it were at ``path`` (used for git revisions too)."""
+    shown = shown or display_path(path)
+    data, pos = load_yaml_with_positions(text, shown)
+    if data is None:
+        raise SpecError([Problem(Location(shown, 1, 1), "spec is empty")])
+    if not isinstance(data, dict):
+        raise SpecError([Problem(pos.value(()), "a spec is a mapping of keys (ftspec, name, ...)")])
+    problems = schema_problems(data, pos)
+    if problems:
+        raise SpecError(problems)
+    spec = Spec(path=path.resolve(), raw=data, positions=pos, sources=[])
+    problems = []
+    spec.sources = _resolve_sources(spec, problems, check_files)
+    problems += semantic_problems(spec, check_files)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+# ---- JSON Schema errors -> located problems ---------------------------------------------------
+
+
+def _subschema_properties(schema: dict[str, Any]) -> list[str]:
+    root = spec_schema()
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    return sorted(schema.get("properties", {}))
+
+
+def schema_problems(data: Any, pos: Positions) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in spec_validator().iter_errors(data):
+        problems.extend(_translate(error, pos))
+    # one message per node: drop exact duplicates that oneOf branches can produce
+    unique = {(p.location, p.key_path, p.message): p for p in problems}
+    return list(unique.values())
+
+
+def _translate(error, pos: Positions) -> list[Problem]:
+    path: Path_ = tuple(error.absolute_path)
+    where = format_path(path)
+    if error.validator == "additionalProperties":
+        allowed = _subschema_properties(error.schema)
+        extras = [k for k in error.instance if k not in allowed]
+        return [
+            Problem(pos.key(path + (k,)), f"unknown key '{k}'{did_you_mean(k, allowed)}", format_path(path + (k,)))
+            for k in extras
+        ]
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return _translate_alternatives(error, pos)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [Problem(pos.value(path), f"missing required key '{missing}'", where)]
+    if error.validator == "enum":
+        allowed = [str(v) for v in error.validator_value]
+        got = error.instance
+        hint = did_you_mean(str(got), allowed) if isinstance(got, str) else ""
+        return [Problem(pos.value(path), f"'{got}' is not one of {', '.join(allowed)}{hint}", where)]
+    if error.validator == "const":
+        return [Problem(pos.value(path), f"must be {error.validator_value!r}, got {error.instance!r}", where)]
+    if error.validator == "type":
+        return [Problem(pos.value(path), f"expected {error.validator_value}, got {_type_name(error.instance)}", where)]
+    return [Problem(pos.value(path), error.message, where)]
+
+
+def _translate_alternatives(error, pos: Positions) -> list[Problem]:
+    """For oneOf/anyOf, report the branch that got furthest (deepest path, fewest errors)."""
+    path: Path_ = tuple(error.absolute_path)
+    instance = error.instance
+    # a transform written as an unknown name: say so with a suggestion
+    if len(path) == 2 and path[0] == "transforms":
+        names = sorted(spec_schema()["$defs"]["transform"]["oneOf"][0]["enum"])
+        name = instance if isinstance(instance, str) else (
+            next(iter(instance)) if isinstance(instance, dict) and len(instance) == 1 else None
+        )
+        if name is not None and name not in names:
+            return [Problem(pos.key(path + (name,)) if isinstance(instance, dict) else pos.value(path),
+                            f"unknown transform '{name}'{did_you_mean(name, names)}; known: {', '.join(names)}",
+                            format_path(path))]
+    if isinstance(instance, str) and instance == "auto":
+        pass
+    branches: dict[int, list] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+
+    def depth(errors: list) -> tuple[int, int]:
+        return (max(len(e.absolute_path) for e in errors), -len(errors))
+
+    best = max(branches.values(), key=depth)
+    if depth(best)[0] == len(path) and all(e.validator in ("type", "const", "enum") for e in best):
+        # every branch failed at this very node on its type: one combined message
+        wanted = _describe_alternatives(error.validator_value)
+        return [Problem(pos.value(path), f"expected {wanted}, got {_type_name(instance)} {instance!r}", format_path(path))]
+    out: list[Problem] = []
+    for sub in best:
+        out.extend(_translate(sub, pos))
+    return out
+
+
+def _describe_alternatives(options: list[dict[str, Any]]) -> str:
+    parts = []
+    for option in options:
+        if "const" in option:
+            parts.append(repr(option["const"]))
+        elif "enum" in option:
+            parts.append("one of " + ", ".join(map(str, option["enum"])))
+        elif "type" in option:
+            bounds = []
+            if "minimum" in option:
+                bounds.append(f">= {option['minimum']}")
+            if "exclusiveMinimum" in option:
+                bounds.append(f"> {option['exclusiveMinimum']}")
+            if "maximum" in option:
+                bounds.append(f"<= {option['maximum']}")
+            parts.append(option["type"] + (f" ({', '.join(bounds)})" if bounds else ""))
+        elif "required" in option:
+            parts.append("key '" + "', '".join(option["required"]) + "'")
+    return " or ".join(parts) or "a valid value"
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
+        float: "number", type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+# ---- semantic checks (after the schema passed) ----------------------------------------------
+
+
+def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> list[SourceSpec]:
+    from ftspec.data.sources import SOURCES
+
+    out = []
+    common = {"name", "path", "paths", "format", "encoding", "on_error", "split"}
+    seen_names: dict[str, int] = {}
+    for index, raw in enumerate(spec.raw["sources"]):
+        fmt = raw["format"]
+        if fmt not in SOURCES:
+            problems.append(spec.problem(
+                ("sources", index, "format"),
+                f"unknown format '{fmt}'{did_you_mean(fmt, SOURCES.names())}; known: {', '.join(SOURCES.names())}",
+            ))
+        patterns = [raw["path"]] if "path" in raw else list(raw["paths"])
+        files: list[Path] = []
+        for pattern_index, pattern in enumerate(patterns):
+            key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+            matched = _expand(spec, pattern)
+            if not matched and check_files:
+                what = "no file matches" if glob.has_magic(pattern) else "file not found"
+                problems.append(spec.problem(key, f"{what}: {pattern}"))
+            files.extend(matched)
+        name = raw.get("name") or (Path(patterns[0]).stem if patterns else f"source{index}")
+        if name in seen_names:
+            problems.append(spec.problem(("sources", index, "name"), f"duplicate source name '{name}'"))
+        seen_names[name] = index
+        source = SourceSpec(
+            index=index, name=name, format=fmt, files=files,
+            encoding=raw.get("encoding", "auto"), on_error=raw.get("on_error", "fail"),
+            split=raw.get("split", "auto"),
+            options={k: v for k, v in raw.items() if k not in common},
+            location=spec.locate("sources", index),
+        )
+        if fmt in SOURCES:
+            problems.extend(SOURCES.get(fmt).check(source, spec))
+        out.append(source)
+    return out
+
+
+def _expand(spec: Spec, pattern: str) -> list[Path]:
+    full = spec.resolve(pattern)
+    if glob.has_magic(pattern):
+        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+    return [full] if full.is_file() else []
+
+
+def semantic_problems(spec: Spec, check_files: bool) -> list[Problem]:
+    """Rules JSON Schema cannot express; each module owning a section adds its own."""
+    problems: list[Problem] = []
+    problems += _template_problems(spec)
+    problems += _provider_problems(spec)
+    if check_files:
+        review = spec.raw.get("review")
+        if review is not None:
+            key = ("review",) if isinstance(review, str) else ("review", "path")
+            # a missing review file is fine (ftspec review creates it); a folder is not
+            if spec.review["path"].is_dir():
+                problems.append(spec.problem(key, "review decisions path is a folder"))
+    from ftspec.evals.spec_checks import eval_problems
+
+    problems += eval_problems(spec, check_files)
+    return problems
+
+
+def _template_problems(spec: Spec) -> list[Problem]:
+    from ftspec.data.templates import template_problems
+
+    return template_problems(spec)
+
+
+def _provider_problems(spec: Spec) -> list[Problem]:
+    from ftspec.providers import provider_names
+
+    names = provider_names()
+    if spec.provider not in names:
+        return [spec.problem(("provider",), f"unknown provider '{spec.provider}'{did_you_mean(spec.provider, names)}; known: {', '.join(names)}")]
+    return []

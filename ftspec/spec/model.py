@@ -1,0 +1,125 @@
+"""The loaded, validated spec: plain data with the locations of every node kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import Location, Problem
+from ftspec.spec.yamlpos import Path_, Positions, format_path
+from ftspec.util import sha256_obj
+
+DEFAULT_SEPARATOR = "\n\n###\n\n"
+DEFAULT_STOP = " END"
+
+
+@dataclass
+class SourceSpec:
+    """One entry of ``sources:`` with its files resolved (globs expanded, sorted)."""
+
+    index: int
+    name: str
+    format: str
+    files: list[Path]
+    encoding: str = "auto"
+    on_error: str = "fail"
+    split: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+    location: Location | None = None
+
+
+@dataclass
+class Spec:
+    path: Path
+    raw: dict[str, Any]
+    positions: Positions
+    sources: list[SourceSpec]
+
+    # ---- plain accessors over the raw, schema-validated mapping -------------------------
+    @property
+    def root(self) -> Path:
+        """The spec's folder: relative paths in the spec resolve against it."""
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return self.raw["name"]
+
+    @property
+    def provider(self) -> str:
+        return self.raw["provider"]
+
+    @property
+    def base_model(self) -> str:
+        return self.raw["base_model"]
+
+    @property
+    def template(self) -> dict[str, Any]:
+        """The template with defaults filled in, so the lockfile and evals see them."""
+        tpl = dict(self.raw["template"])
+        tpl.setdefault("train_on", "all")
+        if tpl["type"] == "completion":
+            tpl.setdefault("separator", DEFAULT_SEPARATOR)
+            tpl.setdefault("stop", DEFAULT_STOP)
+            tpl.setdefault("user_label", "User")
+            tpl.setdefault("assistant_label", "Assistant")
+        return tpl
+
+    @property
+    def transforms(self) -> list[tuple[str, dict[str, Any]]]:
+        """``[(name, options)]`` in spec order; a bare name means no options."""
+        out = []
+        for item in self.raw.get("transforms") or []:
+            if isinstance(item, str):
+                out.append((item, {}))
+            else:
+                (name, opts), = item.items()
+                out.append((name, dict(opts or {})))
+        return out
+
+    @property
+    def split(self) -> dict[str, Any]:
+        return {"validation": 0.0, "salt": "", **(self.raw.get("split") or {})}
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        hp = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
+        hp.update(self.raw.get("hyperparameters") or {})
+        return hp
+
+    @property
+    def provider_settings(self) -> dict[str, Any]:
+        return dict((self.raw.get("providers") or {}).get(self.provider) or {})
+
+    @property
+    def job(self) -> dict[str, Any]:
+        return dict(self.raw.get("job") or {})
+
+    @property
+    def review(self) -> dict[str, Any] | None:
+        review = self.raw.get("review")
+        if review is None:
+            return None
+        if isinstance(review, str):
+            review = {"path": review}
+        return {"required": False, **review, "path": self.resolve(review["path"])}
+
+    @property
+    def evals(self) -> list[dict[str, Any]]:
+        return list(self.raw.get("evals") or [])
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the normalised spec (key order and formatting do not matter)."""
+        return sha256_obj(self.raw)
+
+    # ---- locations -----------------------------------------------------------------------
+    def resolve(self, relative: str) -> Path:
+        return (self.root / relative).resolve() if not Path(relative).is_absolute() else Path(relative)
+
+    def locate(self, *path: str | int) -> Location:
+        return self.positions.value(tuple(path))
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        return Problem(self.positions.value(path), message, format_path(path))

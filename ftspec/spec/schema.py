@@ -1,0 +1,30 @@
+"""The spec's JSON Schema (schemas/ftspec.schema.json), compiled once."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_PACKAGED = Path(__file__).resolve().parent.parent / "_schemas" / "ftspec.schema.json"
+_REPO = Path(__file__).resolve().parents[2] / "schemas" / "ftspec.schema.json"
+
+
+def schema_path() -> Path:
+    """The packaged copy in a wheel, the repository file in a checkout (editable install)."""
+    return _PACKAGED if _PACKAGED.exists() else _REPO
+
+
+@cache
+def spec_schema() -> dict[str, Any]:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
+@cache
+def spec_validator():
+    from jsonschema import Draft202012Validator
+
+    schema = spec_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
