@@ -116,8 +116,10 @@ def build_dataset(
     ok = False
     try:
         for n, item in enumerate(rendered, 1):
-            validator.check(item)
+            # the split first: the validator reports the output file and line
             item.split = assign_split(item.example.id, fraction, salt, forced_split[item.example.origin.source])
+            if not validator.check(item):  # skipped (on_error: skip) and counted
+                continue
             writers[item.split].add(item)
             if progress is not None and n % 1000 == 0:
                 progress(n)

@@ -1,0 +1,118 @@
+"""Shared reading helpers for line-oriented sources: exact line numbers, per-line decoding.
+
+Lines are split on bytes and decoded one by one, so a single undecodable row is a located bad
+row (``file:LINE``) instead of aborting the file; CP949/EUC-KR never use ``\\n`` as a trail
+byte, so byte splitting is safe for them. UTF-16/32 files go through a text stream instead.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftspec.data.encoding import decode_error, detect_encoding, open_text
+from ftspec.errors import DataError, Location, Problem
+
+if TYPE_CHECKING:
+    from ftspec.data.sources import Source
+
+
+def resolve_encoding(source: Source, path: Path) -> str:
+    encoding = source.source.encoding
+    if encoding == "auto":
+        return detect_encoding(path)
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise DataError([Problem(Location(source.shown(path)), f"unknown encoding '{encoding}'")]) from None
+    return "utf-8-sig" if name == "utf-8" else encoding  # a BOM is never content
+
+
+def read_lines(source: Source, path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` for every non-blank line; undecodable lines are bad rows."""
+    shown = source.shown(path)
+    encoding = resolve_encoding(source, path)
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        yield from _read_text_lines(path, encoding, shown)
+        return
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                problem = decode_error(shown, number, encoding, exc)
+                source.bad_row(shown, number, problem.message)
+                continue
+            if number == 1:
+                text = text.lstrip("\ufeff")
+            text = text.rstrip("\r\n")
+            if text.strip():
+                yield number, text
+
+
+def _read_text_lines(path: Path, encoding: str, shown: str) -> Iterator[tuple[int, str]]:
+    fh, used = open_text(path, encoding, shown=shown)
+    number = 0
+    with fh:
+        try:
+            for number, line in enumerate(fh, 1):
+                if line.strip():
+                    yield number, line.rstrip("\n").lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise DataError([decode_error(shown, number + 1, used, exc)]) from None
+
+
+def parse_json_line(source: Source, shown: str, number: int, text: str) -> Any:
+    """The parsed value, or ``None`` after reporting ``invalid JSON`` as a bad row."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        source.bad_row(shown, number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+        return None
+
+
+def chat_shape_problem(value: Any) -> str | None:
+    """Structural problems that make a row unusable as a chat example (notebook check names).
+
+    Message-level checks (keys, roles, content, assistant turn) run in the validator on the
+    rendered record, after role mapping, so they see what is actually written.
+    """
+    if not isinstance(value, dict):
+        return f"data_type: expected a JSON object, got {_json_type(value)}"
+    messages = value.get("messages")
+    if not messages:
+        return "missing_messages_list: no 'messages' list" if messages is None else "missing_messages_list: 'messages' is empty"
+    if not isinstance(messages, list):
+        return f"missing_messages_list: 'messages' must be a list, got {_json_type(messages)}"
+    for index, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            return f"data_type: message {index} must be an object, got {_json_type(message)}"
+    tools = value.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return f"data_type: 'tools' must be a list, got {_json_type(tools)}"
+    ptc = value.get("parallel_tool_calls")
+    if ptc is not None and not isinstance(ptc, bool):
+        return f"data_type: 'parallel_tool_calls' must be true or false, got {_json_type(ptc)}"
+    return None
+
+
+def completion_shape_problem(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"data_type: expected a JSON object, got {_json_type(value)}"
+    for key in ("prompt", "completion"):
+        if key not in value:
+            return f"missing_key: no '{key}'"
+        if not isinstance(value[key], str):
+            return f"data_type: '{key}' must be a string, got {_json_type(value[key])}"
+    extra = sorted(set(value) - {"prompt", "completion"})
+    if extra:
+        return f"unrecognized_key: '{extra[0]}' (a completion example has only prompt and completion)"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)

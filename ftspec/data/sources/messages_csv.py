@@ -1,0 +1,113 @@
+"""``format: messages_csv``: any chat log as CSV (Slack, Discord, LINE exports converted to CSV).
+
+``columns: {speaker, time, text}`` maps the file's header names (defaults: speaker, time, text;
+``time`` is optional unless ``session_gap`` is set); ``time_format`` is a strptime format
+(default: ISO 8601). Rows stream into the shared ``Shaper``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from ftspec.data.encoding import decode_error, open_text
+from ftspec.data.records import Example
+from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper
+from ftspec.data.sources import SOURCES, Source
+from ftspec.data.sources.kakaotalk import _LineCounter
+from ftspec.errors import DataError, Location, Problem, did_you_mean
+
+ROLES = ("speaker", "time", "text")
+
+
+@SOURCES.register("messages_csv")
+class MessagesCsvSource(Source):
+    options = SHAPING_OPTIONS | {"columns", "time_format"}
+    required = frozenset({"assistant"})
+
+    @classmethod
+    def check(cls, source, spec):
+        problems = super().check(source, spec)
+        for key in source.options.get("columns") or {}:
+            if key not in ROLES:
+                problems.append(spec.problem(
+                    ("sources", source.index, "columns", key),
+                    f"messages_csv maps only {', '.join(ROLES)}; '{key}' is not one of them",
+                ))
+        return problems
+
+    def read(self) -> Iterator[Example]:
+        yield from Shaper(self).shape(self._messages())
+
+    def _messages(self) -> Iterator[Message]:
+        for path in self.source.files:
+            yield from self._read_file(path)
+        self.ctx.raise_if_problems()
+
+    def _columns(self) -> dict[str, str]:
+        mapping = {role: role for role in ROLES}
+        mapping.update(self.source.options.get("columns") or {})
+        return mapping
+
+    def _read_file(self, path: Path) -> Iterator[Message]:
+        shown = self.shown(path)
+        fh, encoding = open_text(path, self.source.encoding, shown=shown)
+        reader = _LineCounter(fh)
+        try:
+            with fh:
+                yield from self._rows(csv.reader(reader, strict=True), reader, shown)
+        except UnicodeDecodeError as exc:
+            raise DataError([decode_error(shown, reader.line + 1, encoding, exc)]) from None
+        except csv.Error as exc:
+            raise DataError([Problem(Location(shown, reader.line), f"malformed CSV: {exc}")]) from None
+
+    def _header(self, header: list[str], shown: str) -> dict[str, int | None]:
+        names = [h.strip() for h in header]
+        index: dict[str, int | None] = {}
+        problems = []
+        for role, column in self._columns().items():
+            if column in names:
+                index[role] = names.index(column)
+            elif role == "time" and "time" not in (self.source.options.get("columns") or {}) \
+                    and "session_gap" not in self.source.options:
+                index[role] = None  # no time column and none needed
+            else:
+                problems.append(Problem(Location(shown, 1), f"column '{column}' ({role}) not in the header"
+                                        f"{did_you_mean(column, names)}; columns: {', '.join(names)}"))
+        if problems:
+            raise DataError(problems)
+        return index
+
+    def _rows(self, rows, reader: _LineCounter, shown: str) -> Iterator[Message]:
+        header = next(rows, None)
+        if header is None:
+            raise DataError([Problem(Location(shown, 1), "empty file: expected a header row")])
+        index = self._header(header, shown)
+        time_format = self.source.options.get("time_format")
+        start = reader.line + 1
+        for row in rows:
+            line, start = start, reader.line + 1
+            if not row or row == [""]:
+                continue
+            self.stats.rows_read += 1
+            if len(row) != len(header):
+                self.bad_row(shown, line, f"expected {len(header)} fields, got {len(row)}")
+                continue
+            when = None
+            if index["time"] is not None:
+                stamp = row[index["time"]].strip()
+                try:
+                    when = datetime.strptime(stamp, time_format) if time_format else datetime.fromisoformat(stamp)
+                except ValueError:
+                    self.bad_row(shown, line, f"time '{stamp}' does not match {time_format or 'ISO 8601'}")
+                    continue
+            speaker, text = row[index["speaker"]].strip(), row[index["text"]]
+            if not speaker:
+                self.bad_row(shown, line, "empty speaker")
+                continue
+            if not text.strip():
+                self.ctx.drop(self.source.name, "empty message")
+                continue
+            yield Message(speaker, when, text, shown, line)

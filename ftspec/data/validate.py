@@ -1,0 +1,254 @@
+"""Dataset validation on every build: OpenAI's chat data-prep checks and the legacy
+``prepare_data`` checks for prompt/completion data, on the records exactly as written.
+
+Every per-example problem names the source row and the output line, e.g.
+``data/chats.jsonl:12: missing_content: message 2 (assistant) has no content (train.jsonl:7)``.
+A source with ``on_error: skip`` has such examples skipped and counted instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from ftspec.data.context import BuildContext
+from ftspec.data.records import Rendered
+from ftspec.errors import Location, Problem
+
+# The notebook's sets, extended by what OpenAI's chat format accepts today (tools).
+MESSAGE_KEYS = frozenset({"role", "content", "name", "function_call", "tool_calls", "tool_call_id", "weight"})
+ROLES = frozenset({"system", "user", "assistant", "function", "tool"})
+MIN_EXAMPLES = 10  # OpenAI refuses smaller training files
+FEW_EXAMPLES = 100  # prepare_data: "at least a few hundred" recommended below this
+MAX_SHOWN_ERRORS = 200
+COMMON_PROMPT_PREFIX = 12  # prepare_data flags longer shared prompt prefixes
+COMMON_COMPLETION_PREFIX = 5
+REMOTE_PROVIDERS = ("openai", "azure")
+
+
+def chat_problems(record: Any) -> list[tuple[str, str]]:
+    """``[(check, detail)]`` for one chat record: every check of OpenAI's data-prep notebook."""
+    if not isinstance(record, dict):
+        return [("data_type", "example is not a JSON object")]
+    messages = record.get("messages")
+    if not messages or not isinstance(messages, list):
+        return [("missing_messages_list", "example has no 'messages' list")]
+    out: list[tuple[str, str]] = []
+    for index, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            out.append(("data_type", f"message {index} is not an object"))
+            continue
+        out.extend(_message_problems(index, message))
+    if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
+        out.append(("example_missing_assistant_message", "example has no assistant message"))
+    return out
+
+
+def _message_problems(index: int, message: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    role = message.get("role")
+    calls = message.get("tool_calls") or message.get("function_call")
+    what = f"message {index}" + (f" ({role})" if isinstance(role, str) else "")
+    if "role" not in message:
+        out.append(("message_missing_key", f"{what} has no 'role'"))
+    if "content" not in message and not calls:
+        out.append(("message_missing_key", f"{what} has no 'content'"))
+    for key in sorted(set(message) - MESSAGE_KEYS):
+        out.append(("message_unrecognized_key", f"{what} has an unrecognized key '{key}'"))
+    if "role" in message and role not in ROLES:
+        out.append(("unrecognized_role", f"{what} has an unrecognized role {role!r} (use system, user, assistant or tool, or map it with `template.roles`)"))
+    content = message.get("content")
+    if "content" in message and ((not content and not calls) or (content is not None and not isinstance(content, str | list))):
+        out.append(("missing_content", f"{what} has no content"))
+    if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool) or role != "assistant"):
+        out.append(("invalid_weight", f"{what}: 'weight' must be 0 or 1, on assistant messages only"))
+    return out
+
+
+@dataclass
+class Tally:
+    """A count and the first location (bounded memory however many there are)."""
+
+    count: int = 0
+    first: str = ""
+
+
+class DatasetValidator:
+    """Checks each rendered record (``check``), then whole-dataset rules (``finish``)."""
+
+    def __init__(self, spec, template, counter, ctx: BuildContext) -> None:
+        from ftspec.data.base_models import lookup
+
+        self.spec = spec
+        self.kind = template.kind
+        self.template = template
+        self.counter = counter
+        self.ctx = ctx
+        self.on_error = {s.name: s.on_error for s in spec.sources}
+        info = lookup(spec.base_model)
+        self.limit: int | None = info.context_limit if info else None
+        self.lines = {"train": 0, "validation": 0}
+        self.shown_errors = 0
+        self.hidden_errors = 0
+        self.missing_system = Tally()
+        self.missing_user = Tally()
+        self.over_limit_estimates = 0
+        # completion-only state (bounded: digests and two prefixes)
+        self.digests: set[bytes] = set()
+        self.duplicates = Tally()
+        self.prompt_prefix: str | None = None
+        self.completion_prefix: str | None = None
+        self.first_prompt: str | None = None
+        self.first_completion: str | None = None
+        self.same_prompt = self.same_completion = True
+
+    # ---- per example ----------------------------------------------------------------------
+    def check(self, item: Rendered) -> bool:
+        """Validate one record; False when its source skips bad rows and this one is bad."""
+        problems = chat_problems(item.record) if self.kind == "chat" else self._completion_problems(item.record)
+        problems += self._limit_problems(item)
+        origin = item.example.origin
+        if problems and self.on_error.get(origin.source) == "skip":
+            for check, detail in problems:
+                self.ctx.bad_row(origin.source, "skip", origin.file, origin.line, f"{check}: {detail}")
+            return False
+        self.lines[item.split] += 1
+        where = f"{item.split}.jsonl:{self.lines[item.split]}"
+        for check, detail in problems:
+            self._error(Problem(Location(origin.file, origin.line), f"{check}: {detail} ({where})"))
+        if self.kind == "chat" and isinstance(item.record, dict):
+            self._chat_stats(item.record, str(origin))
+        elif self.kind == "completion":
+            self._completion_stats(item.record, str(origin))
+        return True
+
+    def _error(self, problem: Problem) -> None:
+        if self.shown_errors < MAX_SHOWN_ERRORS:
+            self.shown_errors += 1
+            self.ctx.problems.append(problem)
+        else:
+            self.hidden_errors += 1
+
+    def _limit_problems(self, item: Rendered) -> list[tuple[str, str]]:
+        if self.limit is None or item.tokens <= self.limit:
+            return []
+        if not self.counter.exact:
+            self.over_limit_estimates += 1
+            return []
+        return [("over_limit", f"example has {item.tokens} tokens, over the {self.limit}-token "
+                 f"per-example limit of {self.spec.base_model} (it would be truncated); shorten it "
+                 "or add the transform `max_tokens: {action: drop}`")]
+
+    def _chat_stats(self, record: dict[str, Any], origin: str) -> None:
+        roles = {m.get("role") for m in record.get("messages") or [] if isinstance(m, dict)}
+        if "system" not in roles:
+            self._note(self.missing_system, origin)
+        if "user" not in roles:
+            self._note(self.missing_user, origin)
+
+    @staticmethod
+    def _note(tally: Tally, origin: str) -> None:
+        tally.count += 1
+        tally.first = tally.first or origin
+
+    def _completion_problems(self, record: Any) -> list[tuple[str, str]]:
+        if not isinstance(record, dict) or not isinstance(record.get("prompt"), str) or not isinstance(record.get("completion"), str):
+            return [("data_type", "example needs string 'prompt' and 'completion'")]
+        sep, stop = self.template.separator, self.template.stop[0]
+        prompt, completion = record["prompt"], record["completion"]
+        out = []
+        if not prompt.endswith(sep):
+            out.append(("separator", f"prompt does not end with the separator {sep!r}"))
+        elif prompt.count(sep) > 1:
+            out.append(("separator", f"the separator {sep!r} occurs {prompt.count(sep)} times in the prompt"))
+        if not completion.startswith(" ") or completion.startswith("  "):
+            out.append(("leading_space", "completion must start with exactly one space"))
+        if not completion.endswith(stop):
+            out.append(("stop", f"completion does not end with the stop sequence {stop!r}"))
+        elif completion.count(stop) > 1:
+            out.append(("stop", f"the stop sequence {stop!r} occurs {completion.count(stop)} times in the completion"))
+        return out
+
+    def _completion_stats(self, record: Any, origin: str) -> None:
+        if not isinstance(record, dict):
+            return
+        prompt, completion = str(record.get("prompt")), str(record.get("completion"))
+        digest = hashlib.blake2b(f"{prompt}\x00{completion}".encode(), digest_size=16).digest()
+        if digest in self.digests:
+            self._note(self.duplicates, origin)
+        self.digests.add(digest)
+        if self.first_prompt is None:
+            self.first_prompt, self.first_completion = prompt, completion
+            self.prompt_prefix, self.completion_prefix = prompt, completion
+            return
+        self.same_prompt &= prompt == self.first_prompt
+        self.same_completion &= completion == self.first_completion
+        self.prompt_prefix = _common_prefix(self.prompt_prefix or "", prompt)
+        self.completion_prefix = _common_prefix(self.completion_prefix or "", completion)
+
+    # ---- whole dataset --------------------------------------------------------------------
+    def finish(self, counts_by_split: dict[str, int]) -> tuple[list[Problem], list[str]]:
+        from ftspec.data.base_models import retirement_warning
+
+        errors: list[Problem] = []
+        warnings: list[str] = []
+        spec_loc = Location(_shown_spec(self.spec))
+        n = counts_by_split.get("train", 0)
+        if self.hidden_errors:
+            errors.append(Problem(spec_loc, f"{self.hidden_errors} more validation errors not shown"))
+        needs_minimum = self.kind == "completion" or self.spec.provider in REMOTE_PROVIDERS
+        if needs_minimum and n < MIN_EXAMPLES:
+            errors.append(Problem(spec_loc, f"only {n} training examples; fine-tuning needs at least {MIN_EXAMPLES}"))
+        elif n < FEW_EXAMPLES:
+            warnings.append(f"{n} training examples; at least {FEW_EXAMPLES} (ideally a few hundred) usually train better")
+        if self.kind == "chat":
+            warnings += self._chat_warnings()
+        else:
+            errors_c, warnings_c = self._completion_findings(spec_loc, n)
+            errors += errors_c
+            warnings += warnings_c
+        if self.limit is None:
+            warnings.append(f"the per-example token limit of {self.spec.base_model} is unknown; examples were not checked against it")
+        if self.over_limit_estimates:
+            warnings.append(f"{self.over_limit_estimates} examples may exceed the {self.limit}-token limit (token counts are estimates)")
+        retire = retirement_warning(self.spec.base_model)
+        if retire:
+            warnings.append(retire)
+        return errors, warnings
+
+    def _chat_warnings(self) -> list[str]:
+        out = []
+        for tally, what in ((self.missing_system, "system"), (self.missing_user, "user")):
+            if tally.count:
+                out.append(f"{tally.count} examples have no {what} message (first: {tally.first})")
+        return out
+
+    def _completion_findings(self, spec_loc: Location, n: int) -> tuple[list[Problem], list[str]]:
+        errors, warnings = [], []
+        if n > 1 and self.same_prompt:
+            errors.append(Problem(spec_loc, "all prompts are identical; the model cannot learn what to answer"))
+        if n > 1 and self.same_completion:
+            errors.append(Problem(spec_loc, "all completions are identical; this is not a useful fine-tune"))
+        if self.duplicates.count:
+            warnings.append(f"{self.duplicates.count} examples repeat an earlier prompt and completion (first: {self.duplicates.first}); add the `dedupe` transform")
+        if n > 1 and self.prompt_prefix and len(self.prompt_prefix) > COMMON_PROMPT_PREFIX and not self.same_prompt:
+            warnings.append(f"all prompts start with the same {len(self.prompt_prefix)} characters {self.prompt_prefix[:40]!r}; consider removing the shared prefix")
+        prefix = (self.completion_prefix or "")[1:]
+        if n > 1 and len(prefix) >= COMMON_COMPLETION_PREFIX and not self.same_completion:
+            warnings.append(f"all completions start with the same {len(prefix)} characters {prefix[:40]!r}; consider removing the shared prefix")
+        return errors, warnings
+
+
+def _common_prefix(a: str, b: str) -> str:
+    limit = min(len(a), len(b))
+    i = 0
+    while i < limit and a[i] == b[i]:
+        i += 1
+    return a[:i]
+
+
+def _shown_spec(spec) -> str:
+    from ftspec.spec.loader import display_path
+
+    return display_path(spec.path)
