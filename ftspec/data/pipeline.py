@@ -34,6 +34,7 @@ class DatasetResult:
     counts: dict[str, int]
     manifest: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    token_values: dict[str, array] = field(default_factory=dict)  # per-example counts, by split
 
     @property
     def dataset_sha256(self) -> str:
@@ -141,6 +142,7 @@ def build_dataset(
         counts={s: writers[s].count for s in SPLITS},
         manifest=manifest,
         warnings=list(ctx.warnings),
+        token_values={s: writers[s].tokens for s in SPLITS},
     )
 
 

@@ -1,0 +1,88 @@
+"""``ftspec plan SPEC``: tokens, epochs, billed tokens and cost; ``--json`` for machines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def extra_sections(spec) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Hook for the build graph: ``[(title, [(name, detail)])]`` sections ("what would run").
+
+    Uses ``ftspec.graph.status.plan_actions(spec)`` when that module exists; it returns a list of
+    ``(task, why)`` pairs. Missing module -> no extra section.
+    """
+    try:
+        from ftspec.graph.status import plan_actions
+    except ImportError:
+        return []
+    actions = plan_actions(spec)
+    return [("what would run", [(str(a), str(b)) for a, b in actions])] if actions else []
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, float):
+        return f"{value:,.4f}{unit}" if unit == " USD" else f"{value:,.2f}{unit}"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return f"{value}{unit}"
+
+
+def render_table(data: dict[str, Any], sections: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"plan: {data['spec']} ({data['provider']} {data['base_model']})", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    ex = data["examples"]
+    table.add_row("examples", f"train {ex['train']:,}, validation {ex['validation']:,}")
+    tok = data["tokens"]
+    label = "exact" if tok["exact"] else "ESTIMATE"
+    table.add_row("tokenizer", f"{tok['tokenizer']} ({label})")
+    for split in ("train", "validation"):
+        d = tok[split]
+        table.add_row(f"tokens/example ({split})",
+                      f"min {d['min']:,}  mean {d['mean']:,}  p50 {d['p50']:,}  p90 {d['p90']:,}  max {d['max']:,}  total {d['total']:,}")
+    table.add_row("per-example limit", _fmt(data["per_example_limit"]))
+    table.add_row("epochs", f"{data['epochs']}" + (" (auto)" if data["epochs_auto"] else ""))
+    hp = ", ".join(f"{k}={v}" for k, v in data["hyperparameters"].items() if k != "n_epochs")
+    table.add_row("hyperparameters", hp)
+    table.add_row("billed tokens", f"{data['billed_tokens']:,} ({data['billed_tokens_note']})")
+    table.add_row("training price", _fmt(data["price_per_1m_training"], " USD / 1M tokens"))
+    table.add_row("estimated cost", _fmt(data["estimated_cost_usd"], " USD"))
+    console.print(table)
+    for title, rows in sections:
+        extra = Table(title=title, show_header=False)
+        extra.add_column("task", style="bold")
+        extra.add_column("why")
+        for row in rows:
+            extra.add_row(*row)
+        console.print(extra)
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+def plan(spec_path: Path, as_json: bool) -> None:
+    """Examples, token distribution, epochs, billed tokens and estimated cost for SPEC."""
+    from ftspec.data.plan import plan as make_plan
+    from ftspec.spec.loader import load_spec
+
+    spec = load_spec(spec_path)
+    data = make_plan(spec)
+    sections = extra_sections(spec)
+    if as_json:
+        if sections:
+            data["extra_sections"] = {title: rows for title, rows in sections}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+    else:
+        render_table(data, sections)
