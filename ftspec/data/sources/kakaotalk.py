@@ -113,7 +113,7 @@ class KakaoTalkSource(Source):
     def _read_file(self, path: Path) -> Iterator[Message]:
         shown = self.shown(path)
         fh, encoding = open_text(path, self.source.encoding, shown=shown)
-        reader = _LineCounter(fh)
+        reader = LineCounter(fh)
         try:
             with fh:
                 first = reader.peek_first()
@@ -126,7 +126,7 @@ class KakaoTalkSource(Source):
             raise DataError([decode_error(shown, reader.line + 1, encoding, exc)]) from None
 
     # ---- PC CSV ----------------------------------------------------------------------------
-    def _read_csv(self, reader: _LineCounter, shown: str) -> Iterator[Message]:
+    def _read_csv(self, reader: LineCounter, shown: str) -> Iterator[Message]:
         rows = csv.reader(reader, strict=True)
         try:
             next(rows)  # header
@@ -163,7 +163,7 @@ class KakaoTalkSource(Source):
         return Message(user, when, text, shown, line)
 
     # ---- mobile / text ---------------------------------------------------------------------
-    def _read_text(self, reader: _LineCounter, shown: str) -> Iterator[Message]:
+    def _read_text(self, reader: LineCounter, shown: str) -> Iterator[Message]:
         day: date | None = None
         pending: Message | None = None
         seen_message = False
@@ -244,7 +244,7 @@ class KakaoTalkSource(Source):
         return None
 
 
-class _LineCounter:
+class LineCounter:
     """Iterates a text file's lines, counting them (csv.reader consumes it line by line)."""
 
     def __init__(self, fh: TextIO) -> None:
@@ -256,7 +256,7 @@ class _LineCounter:
         self._first = self.fh.readline()
         return self._first
 
-    def __iter__(self) -> _LineCounter:
+    def __iter__(self) -> LineCounter:
         return self
 
     def __next__(self) -> str:

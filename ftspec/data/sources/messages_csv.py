@@ -16,7 +16,7 @@ from ftspec.data.encoding import decode_error, open_text
 from ftspec.data.records import Example
 from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper
 from ftspec.data.sources import SOURCES, Source
-from ftspec.data.sources.kakaotalk import _LineCounter
+from ftspec.data.sources.kakaotalk import LineCounter
 from ftspec.errors import DataError, Location, Problem, did_you_mean
 
 ROLES = ("speaker", "time", "text")
@@ -54,7 +54,7 @@ class MessagesCsvSource(Source):
     def _read_file(self, path: Path) -> Iterator[Message]:
         shown = self.shown(path)
         fh, encoding = open_text(path, self.source.encoding, shown=shown)
-        reader = _LineCounter(fh)
+        reader = LineCounter(fh)
         try:
             with fh:
                 yield from self._rows(csv.reader(reader, strict=True), reader, shown)
@@ -80,7 +80,7 @@ class MessagesCsvSource(Source):
             raise DataError(problems)
         return index
 
-    def _rows(self, rows, reader: _LineCounter, shown: str) -> Iterator[Message]:
+    def _rows(self, rows, reader: LineCounter, shown: str) -> Iterator[Message]:
         header = next(rows, None)
         if header is None:
             raise DataError([Problem(Location(shown, 1), "empty file: expected a header row")])
