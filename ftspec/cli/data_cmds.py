@@ -59,13 +59,18 @@ def validate(specs: tuple[Path, ...]) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: .ftspec/datasets/<name>/ in the project).")
 @click.option("--report", is_flag=True, help="Also write the data report (data_report.html).")
-def dataset(spec_path: Path, out_dir: Path | None, report: bool) -> None:
+@click.option("--require-review", is_flag=True, help="Fail while any example has no review decision.")
+def dataset(spec_path: Path, out_dir: Path | None, report: bool, require_review: bool) -> None:
     """Build SPEC's dataset files; print their paths and sha256."""
     from ftspec.data.pipeline import build_dataset
     from ftspec.project import dataset_dir, project_root
     from ftspec.spec.loader import display_path, load_spec
 
     spec = load_spec(spec_path)
+    if require_review:
+        from ftspec.data.review import require_review as make_review_required
+
+        make_review_required(spec)
     out = out_dir or dataset_dir(project_root(spec.path), spec.name)
     result = build_dataset(spec, out)
     for split, path in result.files.items():
