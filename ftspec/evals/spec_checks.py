@@ -15,4 +15,25 @@ def eval_problems(spec, check_files: bool) -> list[Problem]:
         cases = ev["cases"]
         if check_files and isinstance(cases, str) and not spec.resolve(cases).is_file():
             problems.append(spec.problem(("evals", index, "cases"), f"file not found: {cases}"))
-    return problems
+        elif check_files or not isinstance(cases, str):
+            problems += _case_problems(spec, index)
+    return problems + _scorer_problems(spec)
+
+
+def _scorer_problems(spec) -> list[Problem]:
+    from ftspec.evals.runner import scorer_problems
+
+    return scorer_problems(spec)
+
+
+def _case_problems(spec, index: int) -> list[Problem]:
+    """Cases without input, bad case keys, and scorers needing fields a case lacks."""
+    from ftspec.evals.cases import CaseError, load_cases
+    from ftspec.evals.runner import build_scorers, field_problems
+    from ftspec.evals.scorers import ScoreContext
+
+    try:
+        cases = load_cases(spec, index)
+    except CaseError as exc:
+        return list(exc.problems)
+    return field_problems(cases, build_scorers(spec, index, ScoreContext(spec=spec)))

@@ -1,0 +1,165 @@
+"""Generation through the cache: batched for local providers, concurrent with backoff for
+remote ones, with a progress bar (ETA) over the requests that actually run."""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from ftspec.errors import FtspecError, NeedsKeyError, ProviderNotFoundError
+from ftspec.evals.cache import EvalCache, generation_key
+
+MAX_ATTEMPTS = 6
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class GenerationFailed(Exception):
+    """A request that failed for good; its case is marked errored with this message."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status in RETRYABLE_STATUS
+    text = str(exc).lower()
+    return "rate limit" in text or "429" in text or "timed out" in text or "temporarily" in text
+
+
+def retry_delay(exc: BaseException, attempt: int) -> float:
+    after = getattr(exc, "retry_after", None)
+    if isinstance(after, int | float) and after >= 0:
+        return min(float(after), 60.0)
+    return min(60.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
+
+
+def chat_with_backoff(provider, request, sleep: Callable[[float], None] = time.sleep):
+    """``provider.chat`` retried on rate limits and transient errors, with jittered backoff."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return provider.chat(request)
+        except (NeedsKeyError, ProviderNotFoundError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if attempt + 1 < MAX_ATTEMPTS and is_retryable(exc):
+                sleep(retry_delay(exc, attempt))
+                continue
+            if isinstance(exc, FtspecError) or is_retryable(exc) or _is_provider_error(exc):
+                raise GenerationFailed(str(exc)) from exc
+            raise
+    raise AssertionError("unreachable")
+
+
+def _is_provider_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("openai", "httpx")
+
+
+def batches_natively(provider) -> bool:
+    """Local providers override ``chat_batch`` to batch on the device; use it as is."""
+    from ftspec.providers.base import Provider
+
+    return type(provider).chat_batch is not Provider.chat_batch
+
+
+class Generator:
+    def __init__(self, cache: EvalCache, progress: Any = None) -> None:
+        self.cache = cache
+        self.progress = progress
+        self.new_generations = 0
+
+    def one(self, provider, request):
+        """A single cached generation (the judge uses this)."""
+        return self.many(provider, [request], concurrency=1, show=False)[0]
+
+    def many(self, provider, requests: list, *, concurrency: int = 4, show: bool = True) -> list:
+        """ChatResult (or GenerationFailed) per request, in order; identical requests run once."""
+        keys = [generation_key(r) for r in requests]
+        results: dict[str, Any] = {}
+        todo: dict[str, Any] = {}
+        for key, request in zip(keys, requests, strict=True):
+            cached = self.cache.get_generation(key)
+            if cached is not None:
+                results[key] = cached
+            else:
+                todo.setdefault(key, request)
+        if todo:
+            with _Bar(self.progress if show else False, len(todo)) as bar:
+                for key, result in self._run(provider, todo, concurrency, bar):
+                    results[key] = result
+        return [results[k] for k in keys]
+
+    def _run(self, provider, todo: dict[str, Any], concurrency: int, bar):
+        items = list(todo.items())
+        if batches_natively(provider):
+            size = max(1, concurrency)
+            for start in range(0, len(items), size):
+                chunk = items[start:start + size]
+                try:
+                    outs = provider.chat_batch([r for _, r in chunk], concurrency=concurrency)
+                except (NeedsKeyError, ProviderNotFoundError):
+                    raise
+                except FtspecError as exc:
+                    outs = [GenerationFailed(str(exc))] * len(chunk)
+                for (key, request), out in zip(chunk, outs, strict=True):
+                    yield key, self._keep(key, request, out)
+                    bar.advance()
+            return
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures = {pool.submit(chat_with_backoff, provider, r): (k, r) for k, r in items}
+            for future in as_completed(futures):
+                key, request = futures[future]
+                try:
+                    out = future.result()
+                except GenerationFailed as exc:
+                    out = exc
+                yield key, self._keep(key, request, out)
+                bar.advance()
+
+    def _keep(self, key: str, request, out):
+        if not isinstance(out, GenerationFailed):
+            self.cache.put_generation(key, request.model, out)
+            self.new_generations += 1
+        return out
+
+
+class _Bar:
+    """A rich progress bar with ETA on a terminal; a callback ``progress(done, total)``; or off."""
+
+    def __init__(self, progress: Any, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = progress if callable(progress) else None
+        self.rich = None
+        if progress is None and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.rich = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
+                                 transient=True)
+
+    def __enter__(self) -> _Bar:
+        if self.rich is not None:
+            self.rich.start()
+            self.task = self.rich.add_task("generating", total=self.total)
+        return self
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.rich is not None:
+            self.rich.advance(self.task)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.rich is not None:
+            self.rich.stop()
