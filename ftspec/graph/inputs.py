@@ -1,0 +1,125 @@
+"""Exactly what each task depends on, as flat ``{name: hash-or-value}`` dicts.
+
+Flat dicts make staleness explainable: ``ftspec status`` diffs the recorded dict against the
+current one and names the keys that changed ("template.system changed"). The idempotency key
+of a side effect is the sha256 of its input dict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ftspec.project import dataset_dir
+from ftspec.spec.model import Spec
+from ftspec.util import sha256_file, sha256_obj
+
+# spec keys the dataset is built from (hyperparameters, job, evals, providers are not)
+DATASET_KEYS = ("sources", "transforms", "review", "template", "split", "base_model")
+KEY_LEN = 32
+
+
+def short(obj: Any) -> str:
+    return sha256_obj(obj)[:16]
+
+
+def idempotency_key(inputs: dict[str, Any]) -> str:
+    return sha256_obj(inputs)[:KEY_LEN]
+
+
+def provider_scope(spec: Spec) -> str:
+    """Receipts are per provider *endpoint*: a test server's ids never leak into real ones."""
+    settings = spec.provider_settings
+    where = settings.get("base_url") or settings.get("endpoint") or settings.get("store") or ""
+    return f"{spec.provider}-{short(where)[:8]}"
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key in sorted(value):
+            _flatten(f"{prefix}.{key}", value[key], out)
+    elif isinstance(value, list) and value and prefix == "sources":
+        for index, item in enumerate(value):
+            out[f"sources[{index}]"] = short(item)
+    else:
+        out[prefix] = short(value)
+
+
+def dataset_inputs(spec: Spec, root: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in DATASET_KEYS:
+        if key in spec.raw:
+            _flatten(key, spec.raw[key], out)
+    for source in spec.sources:
+        for path in source.files:
+            out[f"file:{_rel(path, root)}"] = sha256_file(path)[:16]
+    review = spec.review
+    if review is not None and Path(review["path"]).is_file():
+        out[f"file:{_rel(review['path'], root)}"] = sha256_file(review["path"])[:16]
+    return out
+
+
+def dataset_files(spec: Spec, root: Path) -> dict[str, Path]:
+    folder = dataset_dir(root, spec.name)
+    return {"train": folder / "train.jsonl", "validation": folder / "validation.jsonl",
+            "manifest": folder / "manifest.json"}
+
+
+def upload_inputs(spec: Spec, split_sha: str) -> dict[str, Any]:
+    """An upload depends only on the bytes (and where they go)."""
+    return {"scope": provider_scope(spec), "purpose": "fine-tune", "sha256": split_sha}
+
+
+def resolved_hyperparameters(spec: Spec, n_train: int) -> dict[str, Any]:
+    from ftspec.data.plan import resolve_hyperparameters
+
+    resolved = dict(resolve_hyperparameters(spec, n_train))
+    if spec.job.get("method", "supervised") != "dpo":
+        resolved.pop("beta", None)
+    return {k: v for k, v in resolved.items() if k not in ("local", "openai", "azure")}
+
+
+def job_inputs(spec: Spec, files: dict[str, str | None], hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    job = spec.job
+    out: dict[str, Any] = {
+        "scope": provider_scope(spec),
+        "provider": spec.provider,
+        "base_model": spec.base_model,
+        "training_file": files.get("train"),
+        "validation_file": files.get("validation"),
+        "method": job.get("method", "supervised"),
+        "suffix": job.get("suffix", spec.name[:64]),
+        "seed": job.get("seed"),
+        "integrations": short(job.get("integrations") or []),
+        "metadata": short(job.get("metadata") or {}),
+        "extras": short((spec.raw.get("hyperparameters") or {}).get(spec.provider) or {}),
+    }
+    for key, value in sorted(hyperparameters.items()):
+        out[f"hyperparameters.{key}"] = value
+    return out
+
+
+def diff_inputs(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """Names of inputs that were added, removed or changed."""
+    if old is None:
+        return ["never built"]
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    out = []
+    for key in changed:
+        if key not in old:
+            out.append(f"{key} added")
+        elif key not in new:
+            out.append(f"{key} removed")
+        elif key.startswith("hyperparameters.") or key in ("base_model", "provider", "method", "seed", "suffix"):
+            out.append(f"{key} changed {old[key]!r} -> {new[key]!r}")
+        else:
+            out.append(f"{key} changed")
+    return out
+
+
+def _rel(path: str | Path, root: Path) -> str:
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,65 @@
+"""The committed lockfile ``specs/<name>.lock``: what a build made, canonical and stable.
+
+Canonical JSON (sorted keys, indent 2, trailing newline), no timestamps, so a no-op build
+leaves it byte-identical. Never holds a secret: only ids, hashes, counts and summaries.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import LockError
+from ftspec.util import atomic_write_text
+
+LOCK_VERSION = 1
+KEYS = ("lock_version", "spec_sha256", "dataset", "provider", "base_model", "files", "job", "model", "evals")
+
+
+def lock_path(spec_path: str | Path) -> Path:
+    """``specs/support.yaml`` -> ``specs/support.lock``."""
+    return Path(spec_path).with_suffix(".lock")
+
+
+def dumps_lock(lock: dict[str, Any]) -> str:
+    return json.dumps(lock, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_lock(path: str | Path, lock: dict[str, Any]) -> bool:
+    """Write atomically when the content changed; returns whether it did (mtime kept on no-op)."""
+    path = Path(path)
+    text = dumps_lock(lock)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(path, text)
+    return True
+
+
+def load_lock(path_or_text: str | Path) -> dict[str, Any]:
+    """Parse and check a lockfile given as a path or as its text."""
+    if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and not path_or_text.lstrip().startswith("{")):
+        path = Path(path_or_text)
+        name = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise LockError(f"{name}: lockfile not found; run: ftspec build") from None
+    else:
+        name, text = "<lock>", str(path_or_text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LockError(f"{name}:{exc.lineno}:{exc.colno}: lockfile is not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise LockError(f"{name}:1:1: lockfile must be a JSON object")
+    version = data.get("lock_version")
+    if version != LOCK_VERSION:
+        raise LockError(
+            f"{name}: unsupported lock_version {version!r} (this ftspec reads version {LOCK_VERSION})",
+            hint="rebuild with this ftspec version (ftspec build) or upgrade ftspec",
+        )
+    missing = [k for k in ("spec_sha256", "provider", "base_model") if k not in data]
+    if missing:
+        raise LockError(f"{name}: lockfile is missing {', '.join(missing)}")
+    return data

@@ -1,0 +1,390 @@
+"""One spec compiled into doit tasks: dataset -> upload -> job -> wait -> evals -> lock.
+
+Each task has an ``uptodate`` check that recomputes exactly its inputs (``inputs.py``) when doit
+reaches it (after its upstream tasks ran) and compares them with the state recorded by its last
+success. Actions record their state atomically the moment they finish, and every paid side
+effect writes a receipt first thing after the provider answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import FtspecError, JobFailedError
+from ftspec.graph import inputs as inp
+from ftspec.graph.lockfile import LOCK_VERSION, dumps_lock, lock_path, write_lock
+from ftspec.graph.state import State
+from ftspec.providers.base import JobRequest
+from ftspec.spec.model import Spec
+from ftspec.util import sha256_file
+
+SPLITS = ("train", "validation")
+AUTO_BY_PROVIDER = ("batch_size", "learning_rate_multiplier")  # remote providers choose these
+
+
+def evals_runner():
+    """The evals runner module, or None while it is not installed."""
+    try:
+        from ftspec.evals import runner
+    except ImportError:
+        return None
+    return runner if hasattr(runner, "run_eval_set") and hasattr(runner, "eval_task_key") else None
+
+
+class SpecGraph:
+    """The tasks of one spec, their checks and their actions."""
+
+    def __init__(self, spec: Spec, root: Path, *, echo: Callable[[str], None] = print,
+                 live: bool = False, provider_factory: Callable[[Spec], Any] | None = None) -> None:
+        self.spec = spec
+        self.root = Path(root)
+        self.state = State(self.root)
+        self.echo = echo
+        self.live = live
+        self.errors: list[FtspecError] = []
+        self._provider_factory = provider_factory
+        self._provider = None
+        self.scope = inp.provider_scope(spec)
+        self.files = inp.dataset_files(spec, self.root)
+
+    # ---- names ----------------------------------------------------------------------------
+    def name(self, task: str) -> str:
+        return f"{self.spec.name}.{task}"
+
+    @property
+    def eval_names(self) -> list[str]:
+        return [e["name"] for e in self.spec.evals]
+
+    @property
+    def provider(self):
+        if self._provider is None:
+            if self._provider_factory is not None:
+                self._provider = self._provider_factory(self.spec)
+            else:
+                from ftspec.providers import provider_for_spec
+
+                self._provider = provider_for_spec(self.spec, project_root=self.root)
+        return self._provider
+
+    def close(self) -> None:
+        if self._provider is not None:
+            self._provider.close()
+
+    # ---- doit task dicts --------------------------------------------------------------------
+    def task_dicts(self) -> list[dict[str, Any]]:
+        chain = [("dataset", self.run_dataset, self.dataset_uptodate),
+                 ("upload", self.run_upload, self.upload_uptodate),
+                 ("job", self.run_job, self.job_uptodate),
+                 ("wait", self.run_wait, self.wait_uptodate)]
+        out, previous = [], None
+        for task, action, check in chain:
+            out.append(self._task(task, action, check, [previous] if previous else []))
+            previous = task
+        for name in self.eval_names:
+            out.append(self._task(f"eval.{name}", _bind(self.run_eval, name),
+                                  _bind(self.eval_uptodate, name), ["wait"]))
+        out.append(self._task("lock", self.run_lock, self.lock_uptodate,
+                              ["wait", *[f"eval.{n}" for n in self.eval_names]]))
+        return out
+
+    def _task(self, task: str, action, check, deps: list[str]) -> dict[str, Any]:
+        return {
+            "name": self.name(task),
+            "actions": [(self._guard(action), [], {})],
+            "uptodate": [_check(check)],
+            "task_dep": [self.name(d) for d in deps],
+            "verbosity": 2,
+            "doc": f"{task} of spec {self.spec.name}",
+        }
+
+    def _guard(self, action):
+        """FtspecErrors become clean doit failures; the build re-raises the first one."""
+        from doit.exceptions import TaskFailed
+
+        def run():
+            try:
+                action()
+            except FtspecError as exc:
+                self.errors.append(exc)
+                return TaskFailed(exc.message, report=False)
+            return None
+
+        return run
+
+    # ---- dataset ----------------------------------------------------------------------------
+    def dataset_inputs(self) -> dict[str, Any]:
+        return inp.dataset_inputs(self.spec, self.root)
+
+    def dataset_uptodate(self) -> bool:
+        recorded = self.state.task(self.spec.name, "dataset")
+        if recorded is None or recorded["inputs"] != self.dataset_inputs():
+            return False
+        shas = recorded["outputs"]["sha256"]
+        return all(shas.get(s) is None or (self.files[s].is_file() and sha256_file(self.files[s]) == shas[s])
+                   for s in SPLITS)
+
+    def run_dataset(self) -> None:
+        from ftspec.data.pipeline import build_dataset
+
+        inputs = self.dataset_inputs()
+        result = build_dataset(self.spec, self.files["manifest"].parent)
+        tokens = result.manifest.get("tokens", {})
+        outputs = {
+            "dataset_sha256": result.dataset_sha256,
+            "sha256": {s: result.sha256.get(s) for s in SPLITS},
+            "counts": {s: result.counts.get(s, 0) for s in SPLITS},
+            "tokens": {s: (tokens.get(s) or {}).get("total", 0) for s in SPLITS},
+        }
+        self.state.save_task(self.spec.name, "dataset", inputs, outputs)
+        for warning in result.warnings:
+            self.echo(f"{self.spec.name}: warning: {warning}")
+        self.echo(f"{self.spec.name}: dataset {result.dataset_sha256[:12]} "
+                  f"({outputs['counts']['train']} train, {outputs['counts']['validation']} validation)")
+
+    def _dataset_out(self) -> dict[str, Any]:
+        recorded = self.state.task(self.spec.name, "dataset")
+        if recorded is None:
+            raise _Stale("dataset not built")
+        return recorded["outputs"]
+
+    # ---- upload -----------------------------------------------------------------------------
+    def upload_inputs(self) -> dict[str, Any]:
+        shas = self._dataset_out()["sha256"]
+        return {s: inp.upload_inputs(self.spec, shas[s]) for s in SPLITS if shas.get(s)}
+
+    def upload_uptodate(self) -> bool:
+        recorded = self.state.task(self.spec.name, "upload")
+        return recorded is not None and recorded["inputs"] == self.upload_inputs()
+
+    def run_upload(self) -> None:
+        inputs = self.upload_inputs()
+        outputs = {s: self._upload_one(s, inputs[s]) for s in SPLITS if s in inputs}
+        self.state.save_task(self.spec.name, "upload", inputs, outputs)
+
+    def _upload_one(self, split: str, inputs: dict[str, Any]) -> str:
+        key = inp.idempotency_key(inputs)
+        receipt = self.state.receipt(self.scope, "uploads", key)
+        if receipt is not None:
+            self.echo(f"{self.spec.name}: {split} file already uploaded: {receipt['file_id']}")
+            return receipt["file_id"]
+        found = self.provider.find_file(key)
+        if found is not None:
+            self.echo(f"{self.spec.name}: {split} file found on {self.spec.provider}: {found.id} (reused)")
+            remote = found
+        else:
+            remote = self.provider.upload(self.files[split], idempotency_key=key)
+            self.echo(f"{self.spec.name}: uploaded {split} -> {remote.id}")
+        self.state.save_receipt(self.scope, "uploads", key, {
+            "key": key, "file_id": remote.id, "filename": remote.filename, "bytes": remote.bytes,
+            "sha256": inputs["sha256"], "provider": self.spec.provider, "spec": self.spec.name, "split": split,
+        })
+        return remote.id
+
+    # ---- job --------------------------------------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        return inp.resolved_hyperparameters(self.spec, self._dataset_out()["counts"]["train"])
+
+    def job_inputs(self) -> dict[str, Any]:
+        recorded = self.state.task(self.spec.name, "upload")
+        if recorded is None:
+            raise _Stale("nothing uploaded")
+        return inp.job_inputs(self.spec, recorded["outputs"], self.hyperparameters())
+
+    def job_uptodate(self) -> bool:
+        recorded = self.state.task(self.spec.name, "job")
+        if recorded is None or recorded["inputs"] != self.job_inputs():
+            return False
+        receipt = self.state.receipt(self.scope, "jobs", recorded["outputs"]["key"]) or {}
+        return receipt.get("status") not in ("failed", "cancelled")  # a failed job is retried
+
+    def run_job(self) -> None:
+        inputs = self.job_inputs()
+        key = inp.idempotency_key(inputs)
+        receipt = self.state.receipt(self.scope, "jobs", key)
+        if receipt is not None and receipt.get("status") not in ("failed", "cancelled"):
+            self.echo(f"{self.spec.name}: job already created: {receipt['id']} ({receipt.get('status')})")
+            job_id = receipt["id"]
+        else:
+            job_id = self._create_job(key, inputs)
+        self.state.save_task(self.spec.name, "job", inputs, {"id": job_id, "key": key})
+
+    def _create_job(self, key: str, inputs: dict[str, Any]) -> str:
+        found = self.provider.find_job(key)
+        if found is not None:
+            self.echo(f"{self.spec.name}: job found on {self.spec.provider}: {found.id} ({found.status}, reused)")
+            job = found
+        else:
+            job = self.provider.create_job(self._job_request(key, inputs))
+            self.echo(f"{self.spec.name}: created job {job.id}")
+        self.state.save_receipt(self.scope, "jobs", key, {
+            "key": key, "id": job.id, "status": job.status, "spec": self.spec.name,
+            "provider": self.spec.provider, "base_model": self.spec.base_model,
+            "fine_tuned_model": job.fine_tuned_model, "trained_tokens": job.trained_tokens,
+            "hyperparameters": job.hyperparameters,
+        })
+        return job.id
+
+    def _job_request(self, key: str, inputs: dict[str, Any]) -> JobRequest:
+        job = self.spec.job
+        hp = {k[len("hyperparameters."):]: v for k, v in inputs.items() if k.startswith("hyperparameters.")}
+        raw_hp = self.spec.hyperparameters
+        extras: dict[str, Any] = {
+            "hyperparameters": dict((self.spec.raw.get("hyperparameters") or {}).get(self.spec.provider) or {}),
+            "auto": sorted(k for k in AUTO_BY_PROVIDER if raw_hp.get(k) == "auto"),
+        }
+        return JobRequest(
+            model=self.spec.base_model, training_file=inputs["training_file"], idempotency_key=key,
+            validation_file=inputs["validation_file"], hyperparameters=hp,
+            method=inputs["method"], suffix=inputs["suffix"], seed=inputs["seed"],
+            metadata={**(job.get("metadata") or {}), "ftspec_spec": self.spec.name},
+            integrations=list(job.get("integrations") or []), extras=extras,
+        )
+
+    def _job_out(self) -> dict[str, Any]:
+        recorded = self.state.task(self.spec.name, "job")
+        if recorded is None:
+            raise _Stale("no job")
+        return recorded["outputs"]
+
+    # ---- wait -------------------------------------------------------------------------------
+    def wait_uptodate(self) -> bool:
+        recorded = self.state.task(self.spec.name, "wait")
+        job = self._job_out()
+        return (recorded is not None and recorded["inputs"] == {"job_id": job["id"]}
+                and recorded["outputs"].get("status") == "succeeded")
+
+    def run_wait(self) -> None:
+        job_out = self._job_out()
+        key, job_id = job_out["key"], job_out["id"]
+        receipt = self.state.receipt(self.scope, "jobs", key) or {"key": key, "id": job_id}
+        if receipt.get("status") == "succeeded" and receipt.get("fine_tuned_model"):
+            self.echo(f"{self.spec.name}: model {receipt['fine_tuned_model']} (cached)")
+        else:
+            receipt = self._wait(job_id, receipt)
+        outputs = {k: receipt.get(k) for k in ("fine_tuned_model", "status", "trained_tokens", "hyperparameters")}
+        self.state.save_task(self.spec.name, "wait", {"job_id": job_id}, outputs)
+
+    def _wait(self, job_id: str, receipt: dict[str, Any]) -> dict[str, Any]:
+        from ftspec.graph.wait import wait_for_job
+
+        log = self.state.log_path(self.spec.name, f"{job_id}.events.jsonl")
+        try:
+            job = wait_for_job(self.provider, job_id, spec_label=self.spec.name, events_log=log,
+                               live=self.live, echo=self.echo)
+        except JobFailedError:
+            final = self.provider.get_job(job_id)
+            self.state.save_receipt(self.scope, "jobs", receipt["key"], {**receipt, "status": final.status})
+            raise
+        receipt = {**receipt, "status": job.status, "fine_tuned_model": job.fine_tuned_model,
+                   "trained_tokens": job.trained_tokens, "hyperparameters": job.hyperparameters}
+        self.state.save_receipt(self.scope, "jobs", receipt["key"], receipt)
+        self.echo(f"{self.spec.name}: job {job_id} succeeded: model {job.fine_tuned_model}")
+        return receipt
+
+    def _model(self) -> str:
+        recorded = self.state.task(self.spec.name, "wait")
+        if recorded is None or not recorded["outputs"].get("fine_tuned_model"):
+            raise _Stale("no model")
+        return recorded["outputs"]["fine_tuned_model"]
+
+    # ---- evals ------------------------------------------------------------------------------
+    def eval_cfg(self, name: str) -> dict[str, Any]:
+        return next(e for e in self.spec.evals if e["name"] == name)
+
+    def eval_inputs(self, name: str) -> dict[str, Any]:
+        runner = evals_runner()
+        if runner is None:
+            raise _Stale("evals runner not installed")
+        return {"key": runner.eval_task_key(self.spec, self.eval_cfg(name), self._model())}
+
+    def eval_uptodate(self, name: str) -> bool:
+        recorded = self.state.task(self.spec.name, f"eval.{name}")
+        if recorded is None or recorded["inputs"] != self.eval_inputs(name):
+            return False
+        report = recorded["outputs"].get("report")
+        path = self.root / report if report else None
+        return path is not None and path.is_file() and sha256_file(path) == recorded["outputs"].get("report_sha256")
+
+    def run_eval(self, name: str) -> None:
+        runner = evals_runner()
+        if runner is None:
+            self.echo(f"{self.spec.name}: eval '{name}' skipped: ftspec.evals.runner is not available")
+            return
+        inputs = self.eval_inputs(name)
+        events = self.provider.list_events(self._job_out()["id"])
+        summary = runner.run_eval_set(self.spec, self.eval_cfg(name), self._model(), self.provider,
+                                      project_root=self.root, events=events)
+        self.state.save_task(self.spec.name, f"eval.{name}", inputs, summary)
+        self.echo(f"{self.spec.name}: eval '{name}' done: {summary.get('report')}")
+
+    # ---- lock -------------------------------------------------------------------------------
+    def lock_data(self) -> dict[str, Any]:
+        dataset = self._dataset_out()
+        upload = self.state.task(self.spec.name, "upload") or {"outputs": {}}
+        job = self._job_out()
+        wait = self.state.task(self.spec.name, "wait")
+        if wait is None:
+            raise _Stale("job not finished")
+        out = wait["outputs"]
+        evals = {}
+        for name in self.eval_names:
+            recorded = self.state.task(self.spec.name, f"eval.{name}")
+            if recorded is not None:
+                evals[name] = recorded["outputs"]
+        hp = {**self.hyperparameters(), **(out.get("hyperparameters") or {})}
+        return {
+            "lock_version": LOCK_VERSION,
+            "spec_sha256": self.spec.sha256,
+            "dataset": {"sha256": dataset["dataset_sha256"], "counts": dataset["counts"],
+                        "tokens": dataset["tokens"], "files": dataset["sha256"]},
+            "provider": self.spec.provider,
+            "base_model": self.spec.base_model,
+            "files": {s: upload["outputs"].get(s) for s in SPLITS},
+            "job": {"id": job["id"], "key": job["key"], "status": out.get("status"),
+                    "trained_tokens": out.get("trained_tokens"), "hyperparameters": hp},
+            "model": out.get("fine_tuned_model"),
+            "evals": evals,
+        }
+
+    @property
+    def lock_file(self) -> Path:
+        return lock_path(self.spec.path)
+
+    def lock_uptodate(self) -> bool:
+        path = self.lock_file
+        return path.is_file() and path.read_text(encoding="utf-8") == dumps_lock(self.lock_data())
+
+    def run_lock(self) -> None:
+        data = self.lock_data()
+        if write_lock(self.lock_file, data):
+            self.echo(f"{self.spec.name}: wrote {self.lock_file.name}")
+        runner = evals_runner()
+        if runner is not None and data["evals"]:
+            from ftspec.errors import EvalError
+
+            failures = runner.gate_failures(self.spec.name, data["evals"])
+            if failures:
+                raise EvalError("\n".join(failures))
+
+
+class _Stale(Exception):
+    """An upstream result is missing: the task is stale (and cannot run yet)."""
+
+
+def _check(fn):
+    def uptodate(task, values) -> bool:  # noqa: ARG001 - doit's uptodate signature
+        try:
+            return bool(fn())
+        except (_Stale, KeyError, FtspecError):
+            return False
+
+    return uptodate
+
+
+def _bind(fn, *args):
+    def bound():
+        return fn(*args)
+
+    return bound

@@ -1,0 +1,299 @@
+"""OpenAI and Azure OpenAI fine-tuning on the official ``openai`` SDK.
+
+Idempotency: uploaded files are named ``ftspec-<key>.jsonl`` and jobs carry
+``metadata.ftspec_key``, so ``find_file``/``find_job`` recover what an earlier (crashed, or a
+teammate's) build already paid for. 429, 5xx, timeouts and dropped connections are retried
+with exponential backoff by the SDK (``max_retries``); whatever still fails becomes a
+``ProviderError`` whose message never holds the API key.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import NeedsKeyError, ProviderError
+from ftspec.providers.base import (
+    ChatRequest,
+    ChatResult,
+    Job,
+    JobEvent,
+    JobRequest,
+    Provider,
+    RemoteFile,
+)
+
+KEY_METADATA = "ftspec_key"
+FILE_PREFIX = "ftspec-"
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_POLL = 10.0
+_LIST_CAP = 10_000  # bound on items walked when paging through lists
+
+
+def upload_filename(idempotency_key: str) -> str:
+    return f"{FILE_PREFIX}{idempotency_key}.jsonl"
+
+
+def _is_chat_model(model: str) -> bool:
+    """babbage-002/davinci-002 (and their ft: models) are prompt/completion models."""
+    bare = model[3:] if model.startswith("ft:") else model
+    return not bare.startswith(("babbage-002", "davinci-002"))
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    needs_key = True
+    key_env_var = "OPENAI_API_KEY"
+
+    def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
+        super().__init__(settings, project_root=project_root)
+        self._client = None
+
+    # ---- client ----------------------------------------------------------------------------
+    @property
+    def api_key_env(self) -> str:
+        return self.settings.get("api_key_env") or type(self).key_env_var
+
+    @property
+    def poll_interval(self) -> float:
+        return float(self.settings.get("poll_interval", DEFAULT_POLL))
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.api_key_env, "")
+        if not key:
+            raise NeedsKeyError(
+                f"provider '{self.name}' needs an API key: set the environment variable {self.api_key_env}",
+                hint=f"export {self.api_key_env}=... (or name another variable in providers.{self.name}.api_key_env)",
+            )
+        return key
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "api_key": self._api_key(),
+            "timeout": float(self.settings.get("timeout", DEFAULT_TIMEOUT)),
+            "max_retries": int(self.settings.get("max_retries", DEFAULT_MAX_RETRIES)),
+        }
+
+    def _make_client(self):
+        import openai
+
+        return openai.OpenAI(
+            base_url=self.settings.get("base_url") or None,
+            organization=self.settings.get("organization") or None,
+            project=self.settings.get("project") or None,
+            **self._common(),
+        )
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        """Run one SDK call; turn SDK errors into one-line ``ProviderError``s."""
+        import openai
+
+        try:
+            return fn(*args, **kwargs)
+        except openai.APIStatusError as exc:
+            message = _error_message(exc)
+            raise ProviderError(f"{self.name}: {what} failed: HTTP {exc.status_code}: {message}") from None
+        except openai.APITimeoutError:
+            raise ProviderError(f"{self.name}: {what} timed out after retries") from None
+        except openai.APIConnectionError as exc:
+            raise ProviderError(f"{self.name}: {what} failed: cannot connect ({type(exc.__cause__).__name__ if exc.__cause__ else 'connection error'})") from None
+
+    # ---- files -----------------------------------------------------------------------------
+    def upload(self, path: Path, *, idempotency_key: str, purpose: str = "fine-tune") -> RemoteFile:
+        with open(path, "rb") as fh:
+            obj = self._call("upload", self.client.files.create,
+                             file=(upload_filename(idempotency_key), fh), purpose=purpose)
+        return _remote_file(obj)
+
+    def find_file(self, idempotency_key: str) -> RemoteFile | None:
+        wanted = upload_filename(idempotency_key)
+        for obj in self._iter(self.client.files.list, "list files", purpose="fine-tune"):
+            if obj.filename == wanted and getattr(obj, "status", None) != "error":
+                return _remote_file(obj)
+        return None
+
+    def list_files(self) -> list[RemoteFile]:
+        return [_remote_file(o) for o in self._iter(self.client.files.list, "list files")]
+
+    def delete_file(self, file_id: str) -> None:
+        self._call("delete file", self.client.files.delete, file_id)
+
+    # ---- jobs ------------------------------------------------------------------------------
+    def create_job(self, request: JobRequest) -> Job:
+        hp = {k: v for k, v in request.hyperparameters.items() if v is not None}
+        method_hp = {k: hp[k] for k in ("n_epochs", "batch_size", "learning_rate_multiplier") if k in hp}
+        if request.method == "dpo" and "beta" in hp:
+            method_hp["beta"] = hp["beta"]
+        method_hp.update(request.extras.get("hyperparameters", {}))
+        params: dict[str, Any] = {
+            "model": request.model,
+            "training_file": request.training_file,
+            "method": {"type": request.method, request.method: {"hyperparameters": method_hp}},
+            "metadata": {**request.metadata, KEY_METADATA: request.idempotency_key},
+        }
+        for name in ("validation_file", "suffix", "seed"):
+            if getattr(request, name) is not None:
+                params[name] = getattr(request, name)
+        if request.integrations:
+            params["integrations"] = request.integrations
+        return _job(self._call("create job", self.client.fine_tuning.jobs.create, **params))
+
+    def find_job(self, idempotency_key: str) -> Job | None:
+        best: Job | None = None
+        for obj in self._iter(self.client.fine_tuning.jobs.list, "list jobs",
+                              metadata={KEY_METADATA: idempotency_key}):
+            job = _job(obj)
+            # the filter is applied again here: a server that ignores it must not match
+            if job.metadata.get(KEY_METADATA) != idempotency_key:
+                continue
+            # running (or any unknown, non-terminal status such as paused) or succeeded
+            usable = job.status not in ("failed", "cancelled")
+            if usable and (best is None or (best.status != "succeeded" and job.status == "succeeded")):
+                best = job
+        return best
+
+    def get_job(self, job_id: str) -> Job:
+        return _job(self._call("get job", self.client.fine_tuning.jobs.retrieve, job_id))
+
+    def list_events(self, job_id: str, *, limit: int = 100) -> list[JobEvent]:
+        page = self._call("list events", self.client.fine_tuning.jobs.list_events, job_id, limit=limit)
+        events = [
+            JobEvent(id=e.id, created_at=e.created_at, level=e.level, message=e.message,
+                     type=getattr(e, "type", None) or "message", data=dict(getattr(e, "data", None) or {}))
+            for e in page.data
+        ]
+        return sorted(events, key=lambda e: (e.created_at, e.id))
+
+    def cancel_job(self, job_id: str) -> Job:
+        return _job(self._call("cancel job", self.client.fine_tuning.jobs.cancel, job_id))
+
+    def list_checkpoints(self, job_id: str) -> list[dict[str, Any]]:
+        page = self._call("list checkpoints", self.client.fine_tuning.jobs.checkpoints.list, job_id)
+        return [c.model_dump() for c in page.data]
+
+    # ---- models ----------------------------------------------------------------------------
+    def list_models(self) -> list[str]:
+        page = self._call("list models", self.client.models.list)
+        return sorted(m.id for m in page.data if m.id.startswith("ft:"))
+
+    def model_status(self, model_id: str) -> dict[str, Any]:
+        """``{"exists": bool, "shutdown_date": str|None}`` for ``ftspec models``."""
+        import openai
+
+        try:
+            obj = self.client.models.retrieve(model_id)
+        except openai.NotFoundError:
+            return {"exists": False, "shutdown_date": None}
+        except openai.APIError as exc:
+            raise ProviderError(f"{self.name}: get model failed: {_error_message(exc)}") from None
+        return {"exists": True, "shutdown_date": getattr(obj, "shutdown_date", None)}
+
+    def delete_model(self, model_id: str) -> None:
+        self._call("delete model", self.client.models.delete, model_id)
+
+    # ---- inference -------------------------------------------------------------------------
+    def chat(self, request: ChatRequest) -> ChatResult:
+        params: dict[str, Any] = {"model": request.model, "n": request.n}
+        for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty", "max_tokens", "stop", "seed"):
+            value = getattr(request, name)
+            if value is not None:
+                params[name] = value
+        start = time.perf_counter()
+        if request.messages is not None and _is_chat_model(request.model):
+            resp = self._call("chat", self.client.chat.completions.create, messages=request.messages, **params)
+            texts = [c.message.content or "" for c in resp.choices]
+        else:
+            prompt = request.prompt if request.prompt is not None else _flatten(request.messages or [])
+            resp = self._call("completion", self.client.completions.create, prompt=prompt, **params)
+            texts = [c.text for c in resp.choices]
+        latency = time.perf_counter() - start
+        ordered = sorted(resp.choices, key=lambda c: c.index)
+        usage = resp.usage
+        return ChatResult(
+            choices=[texts[resp.choices.index(c)] for c in ordered],
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_s=latency,
+            finish_reasons=[c.finish_reason or "" for c in ordered],
+        )
+
+    def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        resp = self._call("embed", self.client.embeddings.create,
+                          model=model or "text-embedding-3-small", input=texts)
+        return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _iter(self, list_fn, what: str, **params):
+        page = self._call(what, list_fn, **params)
+        for n, item in enumerate(page.iter_pages() if hasattr(page, "iter_pages") else [page]):
+            if n * 100 > _LIST_CAP:
+                break
+            yield from item.data
+
+
+class AzureOpenAIProvider(OpenAIProvider):
+    name = "azure"
+    key_env_var = "AZURE_OPENAI_API_KEY"
+
+    def _make_client(self):
+        import openai
+
+        endpoint = self.settings.get("endpoint")
+        if not endpoint:
+            raise ProviderError("provider 'azure' needs providers.azure.endpoint in the spec")
+        return openai.AzureOpenAI(
+            azure_endpoint=endpoint,
+            api_version=self.settings.get("api_version") or "2025-04-01-preview",
+            **self._common(),
+        )
+
+
+def _flatten(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(str(m.get("content") or "") for m in messages)
+
+
+def _error_message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", "") or type(exc).__name__)
+
+
+def _remote_file(obj) -> RemoteFile:
+    return RemoteFile(id=obj.id, filename=obj.filename, bytes=obj.bytes or 0,
+                      purpose=obj.purpose, created_at=obj.created_at or 0)
+
+
+def _job(obj) -> Job:
+    hp = obj.hyperparameters.model_dump(exclude_none=True) if obj.hyperparameters else {}
+    method = getattr(obj, "method", None)
+    if method is not None and getattr(method, "type", None):
+        inner = getattr(method, method.type, None)
+        if inner is not None and getattr(inner, "hyperparameters", None) is not None:
+            hp = {**hp, **inner.hyperparameters.model_dump(exclude_none=True)}
+    error = obj.error.model_dump() if obj.error else None
+    if error and not error.get("code") and not error.get("message"):
+        error = None
+    return Job(
+        id=obj.id, status=str(obj.status), model=obj.model, fine_tuned_model=obj.fine_tuned_model,
+        trained_tokens=obj.trained_tokens, created_at=obj.created_at, finished_at=obj.finished_at,
+        estimated_finish=getattr(obj, "estimated_finish", None), hyperparameters=hp,
+        metadata=dict(obj.metadata or {}), error=error,
+        training_file=obj.training_file, validation_file=obj.validation_file,
+    )

@@ -1,0 +1,91 @@
+"""Regenerate openai-subset.json from OpenAI's published openapi.yaml (MIT-licensed).
+
+Keeps only the paths the fake server implements and the component schemas they reach, with
+``x-oaiMeta`` examples dropped. Run: python tests/graph/openapi/extract.py path/to/openapi.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+PATHS = [
+    "/files", "/files/{file_id}", "/files/{file_id}/content",
+    "/fine_tuning/jobs", "/fine_tuning/jobs/{fine_tuning_job_id}",
+    "/fine_tuning/jobs/{fine_tuning_job_id}/cancel",
+    "/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints",
+    "/fine_tuning/jobs/{fine_tuning_job_id}/events",
+    "/models", "/models/{model}",
+    "/chat/completions", "/completions", "/embeddings",
+]
+
+
+def _strip(node):
+    if isinstance(node, dict):
+        return {k: _strip(v) for k, v in node.items() if k not in ("x-oaiMeta", "examples", "example")}
+    if isinstance(node, list):
+        return [_strip(v) for v in node]
+    return node
+
+
+def _normalise(node):
+    """OpenAPI 3.0 leftovers -> JSON Schema 2020-12 (``exclusiveMinimum: true``, ``nullable``)."""
+    if isinstance(node, dict):
+        node = {k: _normalise(v) for k, v in node.items()}
+        if node.get("exclusiveMinimum") is True and "minimum" in node:
+            node["exclusiveMinimum"] = node.pop("minimum")
+        if node.pop("nullable", False) and isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        return node
+    if isinstance(node, list):
+        return [_normalise(v) for v in node]
+    return node
+
+
+def _refs(node, out: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            out.add(ref.rsplit("/", 1)[1])
+        for v in node.values():
+            _refs(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _refs(v, out)
+
+
+def main(src: str) -> None:
+    doc = yaml.load(Path(src).read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    paths = {p: _strip(doc["paths"][p]) for p in PATHS}
+    wanted: set[str] = {"ErrorResponse"}
+    _refs(paths, wanted)
+    schemas: dict = {}
+    todo = sorted(wanted)
+    while todo:
+        name = todo.pop()
+        if name in schemas:
+            continue
+        schemas[name] = _strip(doc["components"]["schemas"][name])
+        more: set[str] = set()
+        _refs(schemas[name], more)
+        todo.extend(sorted(more - set(schemas)))
+    # The spec's own pause example answers "status": "paused" although the enum omits it;
+    # the live reference lists pausing/paused too, so the fake server may send them.
+    status = schemas["FineTuningJob"]["properties"]["status"]
+    status["enum"] = [*status["enum"], "pausing", "paused"]
+    out = {
+        "license": "MIT; subset of https://github.com/openai/openai-openapi openapi.yaml "
+                   f"(info.version {doc['info']['version']}), copyright OpenAI",
+        "paths": _normalise(paths),
+        "components": {"schemas": _normalise(dict(sorted(schemas.items())))},
+    }
+    target = Path(__file__).with_name("openai-subset.json")
+    target.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{target}: {len(paths)} paths, {len(schemas)} schemas")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/reference/openai-openapi-2026-08.yaml")
