@@ -43,7 +43,7 @@ class SpecGraph:
         self.state = State(self.root)
         self.echo = echo
         self.live = live
-        self.errors: list[FtspecError] = []
+        self.errors: list[Exception] = []
         self._provider_factory = provider_factory
         self._provider = None
         self.scope = inp.provider_scope(spec)
@@ -100,15 +100,16 @@ class SpecGraph:
         }
 
     def _guard(self, action):
-        """FtspecErrors become clean doit failures; the build re-raises the first one."""
+        """Errors become quiet doit failures; the build re-raises them as they were, so the
+        CLI prints one clean line (or, for a bug, its usual internal-error report)."""
         from doit.exceptions import TaskFailed
 
         def run():
             try:
                 action()
-            except FtspecError as exc:
+            except Exception as exc:  # noqa: BLE001 - handed back to build() unchanged
                 self.errors.append(exc)
-                return TaskFailed(exc.message, report=False)
+                return TaskFailed(str(exc), report=False)
             return None
 
         return run

@@ -232,7 +232,10 @@ def _handler(server: FakeOpenAI):
         # ---- plumbing --------------------------------------------------------------------
         def _handle(self, method: str) -> None:
             url = urlsplit(self.path)
-            path = url.path[3:] if url.path.startswith("/v1") else url.path
+            path = url.path
+            for prefix in ("/v1", "/openai"):  # OpenAI, and Azure OpenAI's layout
+                path = path[len(prefix):] if path.startswith(prefix + "/") else path
+            path = re.sub(r"^/deployments/[^/]+", "", path)  # Azure: /deployments/<model>/chat/...
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             with server.lock:
@@ -253,7 +256,9 @@ def _handler(server: FakeOpenAI):
                                  "rate_limit_exceeded" if status == 429 else "server_error",
                                  headers={"retry-after-ms": "10"})
                 return
-            if server.api_key is not None and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+            authorized = (self.headers.get("Authorization") == f"Bearer {server.api_key}"
+                          or self.headers.get("api-key") == server.api_key)
+            if server.api_key is not None and not authorized:
                 self._send_error(401, "Incorrect API key provided", "invalid_api_key")
                 return
             found = server.book.operation(method, path)

@@ -1,0 +1,119 @@
+"""``ftspec build | status | cancel | gc | models``: thin wrappers over ``ftspec.graph``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+SpecPath = click.Path(dir_okay=False, path_type=Path)
+
+
+def _json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@click.command()
+@click.argument("spec_paths", metavar="SPEC...", nargs=-1, required=True, type=SpecPath)
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Build this many independent specs in parallel.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_context
+def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: bool) -> None:
+    """Build SPECs: dataset, upload, training job, model, evals, lockfile; only what changed."""
+    from ftspec.graph.build import build as run_build
+    from ftspec.graph.lockfile import load_lock
+
+    verbose = (ctx.obj or {}).get("verbosity", 0) > 0
+    result = run_build(list(spec_paths), jobs=jobs, verbose=verbose)
+    summary = {name: {"lock": str(path), "model": load_lock(path).get("model")}
+               for name, path in sorted(result.locks.items())}
+    if as_json:
+        _json({"ran": result.ran, "skipped": result.skipped, "specs": summary})
+        return
+    if not result.ran:
+        click.echo("nothing to do: everything is up to date", err=True)
+    for name, info in summary.items():
+        click.echo(f"{name}: {info['model']} ({info['lock']})")
+
+
+@click.command()
+@click.argument("spec_paths", metavar="SPEC...", nargs=-1, required=True, type=SpecPath)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+def status(spec_paths: tuple[Path, ...], as_json: bool) -> None:
+    """Which tasks of SPEC are up to date, and why the others are stale."""
+    from ftspec.graph.status import spec_status
+    from ftspec.spec import load_spec
+
+    results = [spec_status(load_spec(p)) for p in spec_paths]
+    if as_json:
+        _json([r.to_json() for r in results])
+        return
+    for r in results:
+        click.echo(f"{r.spec}: {r.summary}")
+        for t in r.tasks:
+            state = "up to date" if t.uptodate else "stale: " + "; ".join(t.reasons)
+            reuse = f" (will reuse {t.reuse})" if t.reuse else ""
+            click.echo(f"  {t.task:<28} {state}{reuse}")
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC", type=SpecPath)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+def cancel(spec_path: Path, as_json: bool) -> None:
+    """Cancel SPEC's running training job (it keeps running after Ctrl-C otherwise)."""
+    from ftspec.graph.remote import cancel as do_cancel
+
+    out = do_cancel(spec_path)
+    if as_json:
+        _json(out)
+    elif out["cancelled"]:
+        click.echo(f"{out['spec']}: cancelled job {out['job']} ({out['status']})")
+    else:
+        click.echo(f"{out['spec']}: job {out['job']} already {out['status']}; nothing to cancel")
+
+
+@click.command()
+@click.argument("spec_paths", metavar="[SPEC...]", nargs=-1, type=SpecPath)
+@click.option("--yes", is_flag=True, help="Delete what is listed (default: only list).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+def gc(spec_paths: tuple[Path, ...], yes: bool, as_json: bool) -> None:
+    """List remote files and models no lockfile in the repo references; delete with --yes."""
+    from ftspec.graph.remote import gc as do_gc
+    from ftspec.project import project_root
+
+    root = project_root(spec_paths[0] if spec_paths else Path.cwd())
+    found = do_gc(root, list(spec_paths) or None, delete=yes)
+    if as_json:
+        _json([g.to_json() for g in found])
+        return
+    verb = "deleted" if yes else "unreferenced"
+    for g in found:
+        for f in g.files:
+            click.echo(f"{g.provider}: {verb} file {f['id']} {f['filename']} ({f['bytes']:,} bytes)")
+        for model in g.models:
+            click.echo(f"{g.provider}: {verb} model {model}")
+    total = sum(len(g.files) + len(g.models) for g in found)
+    if not total:
+        click.echo("nothing to collect", err=True)
+    elif not yes:
+        click.echo(f"{total} unreferenced object(s); run again with --yes to delete them", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+def models(as_json: bool) -> None:
+    """The models your lockfiles name, with provider status and base-model retirement."""
+    from ftspec.graph.remote import models as list_models
+    from ftspec.project import project_root
+
+    rows = list_models(project_root(Path.cwd()))
+    if as_json:
+        _json(rows)
+        return
+    if not rows:
+        click.echo("no lockfiles found", err=True)
+    for r in rows:
+        retire = f", base retires {r['base_model_shutdown']}" if r["base_model_shutdown"] else ""
+        click.echo(f"{r['spec']}: {r['model'] or '-'} [{r['provider']}, {r['status']}{retire}]")

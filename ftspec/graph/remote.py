@@ -1,0 +1,148 @@
+"""Remote housekeeping: cancel a spec's job, garbage-collect, list the models lockfiles name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftspec.errors import FtspecError, LockError
+from ftspec.graph.inputs import provider_scope
+from ftspec.graph.lockfile import load_lock, lock_path
+from ftspec.graph.state import State
+from ftspec.project import project_root
+from ftspec.providers.openai import FILE_PREFIX
+
+SKIP_DIRS = {".git", ".ftspec", ".venv", "node_modules", "__pycache__"}
+
+
+def locked_specs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every ``<spec>.lock`` under ``root`` with its spec file beside it."""
+    out = []
+    for lock in sorted(root.rglob("*.lock")):
+        if SKIP_DIRS & set(lock.relative_to(root).parts):
+            continue
+        spec = next((lock.with_suffix(s) for s in (".yaml", ".yml") if lock.with_suffix(s).is_file()), None)
+        if spec is None:
+            continue
+        try:
+            out.append((spec, load_lock(lock)))
+        except LockError:
+            continue  # not an ftspec lockfile (e.g. another tool's)
+    return out
+
+
+def cancel(spec_path: Path) -> dict[str, Any]:
+    """Cancel the spec's current job (from build state, else the lockfile)."""
+    from ftspec.providers import provider_for_spec
+    from ftspec.spec import load_spec
+
+    spec = load_spec(spec_path)
+    root = project_root(spec.path)
+    state = State(root)
+    job = (state.task(spec.name, "job") or {}).get("outputs")
+    if job is None:
+        lock = lock_path(spec.path)
+        if not lock.is_file():
+            raise FtspecError(f"{spec.name}: no job to cancel (nothing was built)")
+        data = load_lock(lock)
+        job = {"id": data["job"]["id"], "key": data["job"]["key"]}
+    provider = provider_for_spec(spec, project_root=root)
+    try:
+        current = provider.get_job(job["id"])
+        if current.done:
+            return {"spec": spec.name, "job": job["id"], "status": current.status, "cancelled": False}
+        after = provider.cancel_job(job["id"])
+    finally:
+        provider.close()
+    scope = provider_scope(spec)
+    receipt = state.receipt(scope, "jobs", job["key"]) or {"key": job["key"], "id": job["id"]}
+    state.save_receipt(scope, "jobs", job["key"], {**receipt, "status": after.status})
+    return {"spec": spec.name, "job": job["id"], "status": after.status, "cancelled": True}
+
+
+@dataclass
+class Garbage:
+    provider: str
+    files: list[dict[str, Any]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    deleted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"provider": self.provider, "files": self.files, "models": self.models, "deleted": self.deleted}
+
+
+def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False) -> list[Garbage]:
+    """Remote files ftspec uploaded and models it trained that no lockfile references.
+
+    Only ftspec's own objects are candidates: files named ``ftspec-<key>.jsonl`` and models of
+    jobs this project's receipts recorded; nothing else in the account is ever touched.
+    """
+    from ftspec.providers import provider_for_spec
+    from ftspec.spec import load_spec
+
+    locked = locked_specs(root)
+    referenced_files = {fid for _, lock in locked for fid in (lock.get("files") or {}).values() if fid}
+    referenced_models = {lock.get("model") for _, lock in locked if lock.get("model")}
+    paths = spec_paths or [spec for spec, _ in locked]
+    state = State(root)
+    ours = {r.get("fine_tuned_model") for r in state.receipts("jobs") if r.get("fine_tuned_model")}
+    out: list[Garbage] = []
+    seen_scopes: set[str] = set()
+    for path in paths:
+        spec = load_spec(path)
+        scope = provider_scope(spec)
+        if scope in seen_scopes:
+            continue
+        seen_scopes.add(scope)
+        provider = provider_for_spec(spec, project_root=root)
+        try:
+            garbage = Garbage(spec.provider)
+            for f in provider.list_files():
+                if f.filename.startswith(FILE_PREFIX) and f.id not in referenced_files:
+                    garbage.files.append({"id": f.id, "filename": f.filename, "bytes": f.bytes})
+            garbage.models = sorted(m for m in provider.list_models() if m in ours and m not in referenced_models)
+            if delete:
+                for f in garbage.files:
+                    provider.delete_file(f["id"])
+                for model in garbage.models:
+                    provider.delete_model(model)
+                garbage.deleted = True
+            out.append(garbage)
+        finally:
+            provider.close()
+    return out
+
+
+def models(root: Path) -> list[dict[str, Any]]:
+    """The models the lockfiles name, with provider status and base-model retirement date."""
+    from ftspec.providers import provider_for_spec
+    from ftspec.spec import load_spec
+
+    try:
+        from ftspec.data.base_models import lookup
+    except ImportError:  # the table ships with the data layer
+        lookup = None  # type: ignore[assignment]
+    rows = []
+    for spec_path, lock in locked_specs(root):
+        model = lock.get("model")
+        info = lookup(lock["base_model"]) if lookup else None
+        row = {"spec": spec_path.relative_to(root).as_posix(), "provider": lock["provider"],
+               "base_model": lock["base_model"], "model": model,
+               "base_model_shutdown": getattr(info, "shutdown", None), "status": "unknown"}
+        if model:
+            try:
+                provider = provider_for_spec(load_spec(spec_path), project_root=root)
+                try:
+                    if hasattr(provider, "model_status"):
+                        found = provider.model_status(model)
+                        row["status"] = "available" if found["exists"] else "missing"
+                        row["base_model_shutdown"] = row["base_model_shutdown"] or found.get("shutdown_date")
+                    else:
+                        row["status"] = "available" if model in provider.list_models() else "missing"
+                finally:
+                    provider.close()
+            except FtspecError as exc:
+                row["status"] = f"unknown ({exc.message})"
+        rows.append(row)
+    return rows
