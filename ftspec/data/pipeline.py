@@ -44,10 +44,11 @@ class DatasetResult:
 class _SplitWriter:
     """Streams one split to an atomic file while hashing it and collecting token stats."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, serialize: bool = True) -> None:
         import hashlib
 
         self.path = path
+        self.serialize = serialize
         self.writer = AtomicWriter(path) if path is not None else None
         self.digest = hashlib.sha256()
         self.count = 0
@@ -56,11 +57,12 @@ class _SplitWriter:
         self.messages = array("I")
 
     def add(self, item: Rendered) -> None:
-        line = record_line(item.record)
-        self.digest.update(line)
-        self.bytes += len(line)
-        if self.writer is not None:
-            self.writer.write(line)
+        if self.serialize:
+            line = record_line(item.record)
+            self.digest.update(line)
+            self.bytes += len(line)
+            if self.writer is not None:
+                self.writer.write(line)
         self.count += 1
         self.tokens.append(item.tokens)
         self.messages.append(len(item.record.get("messages", ())) or 2)
@@ -73,7 +75,7 @@ class _SplitWriter:
                 self.writer.abort()
                 if self.path.exists():
                     self.path.unlink()
-        return self.digest.hexdigest() if self.count else None
+        return self.digest.hexdigest() if self.count and self.serialize else None
 
 
 def build_dataset(
@@ -81,10 +83,12 @@ def build_dataset(
     out_dir: Path | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    hashes: bool = True,
 ) -> DatasetResult:
     """Build (``out_dir`` given) or only validate (``out_dir=None``) the spec's dataset.
 
     Raises ``DataError`` with every bad row and validation error found, located by file:line.
+    ``hashes=False`` (validation only, no ``out_dir``) skips serializing and hashing the output.
     """
     from ftspec.data.tokens import counter_for
     from ftspec.data.validate import DatasetValidator
@@ -110,7 +114,8 @@ def build_dataset(
         rendered = transform.apply(iter(rendered))
 
     writers = {
-        split: _SplitWriter(out_dir / f"{split}.jsonl" if out_dir is not None else None)
+        split: _SplitWriter(out_dir / f"{split}.jsonl" if out_dir is not None else None,
+                            serialize=hashes or out_dir is not None)
         for split in SPLITS
     }
     fraction, salt = spec.split["validation"], spec.split["salt"]
@@ -118,7 +123,9 @@ def build_dataset(
     try:
         for n, item in enumerate(rendered, 1):
             # the split first: the validator reports the output file and line
-            item.split = assign_split(item.example.id, fraction, salt, forced_split[item.example.origin.source])
+            forced = forced_split[item.example.origin.source]
+            item.split = (assign_split(item.example.id, fraction, salt, forced)
+                          if fraction > 0 or forced != "auto" else "train")  # id only when needed
             if not validator.check(item):  # skipped (on_error: skip) and counted
                 continue
             writers[item.split].add(item)

@@ -5,9 +5,10 @@ priming); values that are not strings (``tool_calls``, ``function_call``) and th
 ``tools``/``functions`` are counted as their compact JSON, and ``weight`` (never shown to the
 model) is not counted. Completion records count prompt + completion.
 
-Speed: a batch of records is flattened into one list of strings, repeated strings (system
-prompts, role names) are encoded once and remembered, and the distinct ones are encoded in
-chunks on a thread pool (tiktoken releases the GIL), instead of one ``encode`` call per value.
+Speed: a batch of records is flattened into one list of strings; repeated strings (system
+prompts, role names) are counted once and remembered (bounded), and the distinct ones are
+counted by bpe-openai's Rust ``count`` (identical to tiktoken, no token lists built) instead of
+one ``encode`` call per message value. Threads do not help: both engines hold the GIL.
 
 Offline: tiktoken downloads its vocabulary on first use. Before that, ftspec places the copy
 shipped in ``bpe-openai`` (same bytes, checked by sha256) into tiktoken's cache folder under
@@ -21,7 +22,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +39,6 @@ PER_MESSAGE = 3
 PER_NAME = 1
 PRIMING = 3
 _CACHE_CHAR_BUDGET = 8_000_000  # chars of remembered strings; bounded so memory stays flat
-_PARALLEL_MIN = 256  # below this many distinct strings threads cost more than they save
 
 
 class TokenCounter(Protocol):
@@ -155,15 +155,18 @@ def collect_pieces(record: Any, pieces: list[str]) -> int:
 
 
 class TiktokenCounter:
-    """Counts with a tiktoken encoding; ``exact`` when it is the base model's own encoding."""
+    """Counts with a tiktoken encoding; ``exact`` when it is the base model's own encoding.
 
-    def __init__(self, encoding: str, *, exact: bool = True, threads: int | None = None) -> None:
+    The engine is bpe-openai's ``count`` when available: the same vocabulary and pre-tokenizer
+    as tiktoken, token-for-token identical (checked by tests against tiktoken), about 3x faster
+    and without building token lists. Otherwise tiktoken's ``encode_ordinary``.
+    """
+
+    def __init__(self, encoding: str, *, exact: bool = True, engine: str = "auto") -> None:
         self.encoding_name = encoding
         self.exact = exact
         self.name = f"tiktoken:{encoding}" if exact else f"estimate:tiktoken:{encoding}"
-        self._encode = load_encoding(encoding).encode_ordinary
-        self._threads = threads or max(1, min(8, os.cpu_count() or 1))
-        self._pool: ThreadPoolExecutor | None = None
+        self.engine, self._count_one = _engine(encoding, engine)
         self._cache: dict[str, int] = {}
         self._cached_chars = 0
 
@@ -190,17 +193,7 @@ class TiktokenCounter:
         return out
 
     def _encode_many(self, texts: list[str]) -> list[int]:
-        encode = self._encode
-        if len(texts) < _PARALLEL_MIN or self._threads == 1:
-            return [len(encode(s)) for s in texts]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="ftspec-tokens")
-        size = -(-len(texts) // (self._threads * 4))
-        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
-        out: list[int] = []
-        for part in self._pool.map(lambda chunk: [len(encode(s)) for s in chunk], chunks):
-            out.extend(part)
-        return out
+        return list(map(self._count_one, texts))
 
     def _remember(self, fresh: dict[str, int]) -> None:
         # Repeated strings are usually short (system prompts, roles); keep those, bounded.
@@ -213,6 +206,24 @@ class TiktokenCounter:
                 self._cached_chars = 0
             self._cache[text] = n
             self._cached_chars += size
+
+
+@cache
+def _bpe_tokenizer(encoding: str):
+    from bpe_openai import _bindings  # building it parses the vocabulary: once per process
+
+    return _bindings.tokenizer_for_encoding(encoding)
+
+
+def _engine(encoding: str, wanted: str) -> tuple[str, Callable[[str], int]]:
+    if wanted in ("auto", "bpe-openai"):
+        try:
+            return "bpe-openai", _bpe_tokenizer(encoding).count
+        except Exception:  # noqa: BLE001 - not installed or no such encoding: use tiktoken
+            if wanted == "bpe-openai":
+                raise
+    encode = load_encoding(encoding).encode_ordinary
+    return "tiktoken", lambda text: len(encode(text))
 
 
 class ProviderCounter:

@@ -34,6 +34,8 @@ def chat_problems(record: Any) -> list[tuple[str, str]]:
     messages = record.get("messages")
     if not messages or not isinstance(messages, list):
         return [("missing_messages_list", "example has no 'messages' list")]
+    if _all_plain(messages):
+        return []
     out: list[tuple[str, str]] = []
     for index, message in enumerate(messages, 1):
         if not isinstance(message, dict):
@@ -43,6 +45,23 @@ def chat_problems(record: Any) -> list[tuple[str, str]]:
     if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
         out.append(("example_missing_assistant_message", "example has no assistant message"))
     return out
+
+
+_PLAIN_KEYS = frozenset({"role", "content", "name"})
+_PLAIN_ROLES = frozenset({"system", "user", "assistant"})
+
+
+def _all_plain(messages: list[Any]) -> bool:
+    """Fast path for the common case: text messages with known roles and an assistant turn."""
+    assistant = False
+    for m in messages:
+        if m.__class__ is not dict or not m.keys() <= _PLAIN_KEYS:
+            return False
+        content, role = m.get("content"), m.get("role")
+        if content.__class__ is not str or not content or role not in _PLAIN_ROLES:
+            return False
+        assistant = assistant or role == "assistant"
+    return assistant
 
 
 def _message_problems(index: int, message: dict[str, Any]) -> list[tuple[str, str]]:
