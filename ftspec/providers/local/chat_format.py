@@ -8,8 +8,8 @@ Gemma's turn format (the GGUF tokenizer carries no chat template)::
     {assistant}<end_of_turn>
 
 ``<start_of_turn>``/``<end_of_turn>`` are special tokens of the vocabulary. A record becomes a
-list of (text, trainable) segments; every segment is tokenised on its own and concatenated,
-so the counts ``ftspec plan`` shows are exactly the tokens the trainer sees. Trainable tokens
+list of (text, trainable) segments; the joined text is tokenised once, so the counts
+``ftspec plan`` shows are exactly the tokens the trainer sees. Trainable tokens
 are an assistant message's content plus its ``<end_of_turn>`` (unless ``weight: 0``) for chat
 data, and the completion plus ``<eos>`` for completion data.
 """
@@ -84,7 +84,12 @@ def chat_prompt(messages: list[dict[str, Any]]) -> str:
 
 
 class RecordEncoder:
-    """Tokenises records into ids + trainable mask, batching tokenizer calls."""
+    """Tokenises records into ids + trainable mask.
+
+    The whole rendered text is tokenised in one piece (so counts equal what a plain tokenizer
+    call on the rendered text gives, merges across segment borders included); a token is
+    trainable when it starts inside a trainable segment (character offsets).
+    """
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
@@ -97,18 +102,28 @@ class RecordEncoder:
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
     def encode(self, records: list[dict[str, Any]]) -> list[Encoded]:
-        per_record = [record_segments(r, self.eos_token) for r in records]
-        distinct = sorted({text for segs in per_record for text, _ in segs})
-        ids = dict(zip(distinct, self._ids(distinct), strict=True))  # system prompts repeat
+        texts, spans = [], []
+        for record in records:
+            text, ranges = "", []
+            for piece, trainable in record_segments(record, self.eos_token):
+                if trainable:
+                    ranges.append((len(text), len(text) + len(piece)))
+                text += piece
+            texts.append(text)
+            spans.append(ranges)
+        if not texts:
+            return []
+        enc = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
         out: list[Encoded] = []
-        for segs in per_record:
-            input_ids, mask = list(self.bos), [False] * len(self.bos)
-            for text, trainable in segs:
-                piece = ids[text]
-                input_ids.extend(piece)
-                mask.extend([trainable] * len(piece))
-            out.append(Encoded(input_ids, mask))
+        for ids, offsets, ranges in zip(enc["input_ids"], enc["offset_mapping"], spans, strict=True):
+            mask = [any(a <= start < b for a, b in ranges) for start, _ in offsets]
+            out.append(Encoded(list(self.bos) + list(ids), [False] * len(self.bos) + mask))
         return out
+
+
+def render_record(record: dict[str, Any], eos_token: str) -> str:
+    """The exact text a training record becomes (without BOS)."""
+    return "".join(piece for piece, _ in record_segments(record, eos_token))
 
 
 class LocalTokenCounter:
