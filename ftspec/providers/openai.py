@@ -133,6 +133,8 @@ class OpenAIProvider(Provider):
         method_hp = {k: hp[k] for k in ("n_epochs", "batch_size", "learning_rate_multiplier") if k in hp}
         if request.method == "dpo" and "beta" in hp:
             method_hp["beta"] = hp["beta"]
+        for key in request.extras.get("auto", []):  # left to the provider, as the spec asked
+            method_hp[key] = "auto"
         method_hp.update(request.extras.get("hyperparameters", {}))
         params: dict[str, Any] = {
             "model": request.model,
@@ -171,7 +173,7 @@ class OpenAIProvider(Provider):
                      type=getattr(e, "type", None) or "message", data=dict(getattr(e, "data", None) or {}))
             for e in page.data
         ]
-        return sorted(events, key=lambda e: (e.created_at, e.id))
+        return events[::-1]  # the API lists newest first; ids are not ordered
 
     def cancel_job(self, job_id: str) -> Job:
         return _job(self._call("cancel job", self.client.fine_tuning.jobs.cancel, job_id))

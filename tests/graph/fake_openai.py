@@ -474,8 +474,8 @@ def _create_job(s: FakeOpenAI, body: dict[str, Any]) -> dict[str, Any]:
         raise _HTTPError(400, f"Model {body['model']} is not available for fine-tuning", "model_not_available")
     method = body.get("method") or {"type": "supervised", "supervised": {}}
     hp = dict((method.get(method["type"]) or {}).get("hyperparameters") or body.get("hyperparameters") or {})
-    hp = {"n_epochs": hp.get("n_epochs", 3), "batch_size": hp.get("batch_size", 1),
-          "learning_rate_multiplier": hp.get("learning_rate_multiplier", 1.8)}
+    chosen = {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.8}  # what "auto" becomes
+    hp = {k: v if hp.get(k, "auto") == "auto" else hp[k] for k, v in chosen.items()}
     jid = s._id("ftjob")
     obj = {
         "object": "fine_tuning.job", "id": jid, "model": body["model"], "created_at": int(time.time()),
