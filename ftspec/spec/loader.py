@@ -103,7 +103,28 @@ def _translate(error, pos: Positions) -> list[Problem]:
         return [Problem(pos.value(path), f"must be {error.validator_value!r}, got {error.instance!r}", where)]
     if error.validator == "type":
         return [Problem(pos.value(path), f"expected {error.validator_value}, got {_type_name(error.instance)}", where)]
+    if error.validator == "pattern":
+        return [Problem(pos.value(path), _pattern_message(path, error), where)]
     return [Problem(pos.value(path), error.message, where)]
+
+
+# What each `pattern` in the schema means, in words (keyed by the last key of the path).
+_PATTERN_WORDS = {
+    "name": "use lowercase letters, digits, '-' and '_' (at most 64 characters, starting with a letter or digit)",
+    "api_key_env": "an environment variable name: uppercase letters, digits and '_', e.g. OPENAI_API_KEY",
+    "session_gap": "a number and a unit s, m, h or d, e.g. 30m",
+}
+
+
+def _pattern_message(path: Path_, error) -> str:
+    key = next((p for p in reversed(path) if isinstance(p, str)), "")
+    if key == "name" and len(path) > 1 and path[0] == "sources":
+        words = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+    else:
+        words = _PATTERN_WORDS.get(key)
+    if words is None:
+        return error.message
+    return f"{error.instance!r} is not a valid {key.replace('_', ' ')}: {words}"
 
 
 def _translate_alternatives(error, pos: Positions) -> list[Problem]:

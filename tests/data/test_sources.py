@@ -57,7 +57,7 @@ def test_korean_encodings(project, fixture):
 
 def test_cp949_detected_content(project, tmp_path):
     project.chat("korean_cp949.jsonl")
-    result = build_dataset(load_spec(tmp_path / "spec.yaml"), tmp_path / "out")
+    build_dataset(load_spec(tmp_path / "spec.yaml"), tmp_path / "out")
     first = json.loads((tmp_path / "out" / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert first["messages"][0]["content"].startswith("질문")
 
