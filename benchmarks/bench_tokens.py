@@ -70,7 +70,8 @@ def generate(path: Path, count: int) -> None:
 
 def baseline(path: Path, encoding) -> tuple[int, int]:
     """The notebook, verbatim in spirit: load, check formats, count tokens per message."""
-    dataset = [json.loads(line) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as fh:
+        dataset = [json.loads(line) for line in fh]
     errors: dict[str, int] = defaultdict(int)
     for ex in dataset:
         if not isinstance(ex, dict):
