@@ -137,7 +137,7 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
     wait_rec = state.task(name, "wait")
     wait_reasons = []
     if job_stale:
-        wait_reasons.append("job changed")
+        wait_reasons.append("never run" if job_rec is None else "job changed")
     elif wait_rec is None or wait_rec["outputs"].get("status") != "succeeded":
         wait_reasons.append("job not finished")
     tasks.append(TaskStatus(f"{name}.wait", not wait_reasons, wait_reasons))

@@ -195,13 +195,37 @@ def test_cancel_running_job(server, api_key, tmp_path):
     assert server.jobs[job_id].obj["status"] == "cancelled"
 
 
+EVALS = """evals:
+  - name: smoke
+    cases:
+      - {messages: [{role: user, content: "ping"}], must_include: ["ping"]}
+      - {messages: [{role: user, content: "pong"}], must_include: ["zzz"]}
+    sampling: {temperature: 0.2, max_tokens: 16}
+    scorers:
+      - contains: {field: must_include}
+"""
+
+
+def test_evals_run_after_the_model_and_land_in_the_lockfile(server, api_key, tmp_path):
+    spec = write_spec(tmp_path, server.url, extra=EVALS)
+    result = _build(spec)
+    assert _task_names(result) == ["dataset", "upload", "job", "wait", "eval.smoke", "lock"]
+    lock = load_lock(lock_path(spec))
+    smoke = lock["evals"]["smoke"]
+    assert (smoke["report"], smoke["pass_rate"]) == ("reports/support/smoke.json", 0.5)
+    assert (tmp_path / "reports" / "support" / "smoke.json").is_file()
+    assert _build(spec).ran == []
+    write_spec(tmp_path, server.url, extra=EVALS, n_epochs=3)  # a new model -> evals rerun
+    assert _task_names(_build(spec)) == ["job", "wait", "eval.smoke", "lock"]
+
+
 def test_no_file_ftspec_wrote_contains_the_api_key(server, api_key, tmp_path):
-    spec = write_spec(tmp_path, server.url)
+    spec = write_spec(tmp_path, server.url, extra=EVALS)
     assert run_cli(["build", str(spec)], tmp_path).returncode == 0
-    write_spec(tmp_path, server.url, n_epochs=3)
+    write_spec(tmp_path, server.url, n_epochs=3, extra=EVALS)
     assert run_cli(["build", str(spec)], tmp_path).returncode == 0
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".lock" for p in written)
+    assert any(p.suffix == ".lock" for p in written) and any("reports" in p.parts for p in written)
     assert any("receipts" in p.parts for p in written) and any("logs" in p.parts for p in written)
     for path in written:
         assert API_KEY.encode() not in path.read_bytes(), path
