@@ -229,3 +229,24 @@ def test_no_file_ftspec_wrote_contains_the_api_key(server, api_key, tmp_path):
     assert any("receipts" in p.parts for p in written) and any("logs" in p.parts for p in written)
     for path in written:
         assert API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_dodo_exposes_the_same_tasks_for_doit_users(server, api_key, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    shutil.copy(REPO / "dodo.py", tmp_path / "dodo.py")
+    spec = write_spec(tmp_path, server.url)
+    env = {**os.environ}
+    listed = subprocess.run([sys.executable, "-m", "doit", "list"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "support.dataset", "support.job", "support.lock", "support.upload", "support.wait"]
+    ran = subprocess.run([sys.executable, "-m", "doit", "support.lock"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert load_lock(lock_path(spec))["model"]
+    assert _build(spec).ran == []  # ftspec build sees doit's work as done: one shared state
