@@ -121,3 +121,16 @@ def test_messages_csv_missing_column_is_located(in_tmp):
     with pytest.raises(DataError) as err:
         read_examples(write_spec(in_tmp, [source]))
     assert str(err.value) == "messages.csv:1: column 'user' (speaker) not in the header; columns: when, who, body"
+
+
+def test_export_without_messages_is_an_error(in_tmp):
+    with pytest.raises(DataError) as err:
+        read_examples(write_spec(in_tmp, [kakao("kakao_no_messages.txt")]))
+    assert str(err.value).startswith("kakao_no_messages.txt:1: no KakaoTalk messages found; recognised KakaoTalk exports:")
+
+
+def test_wrong_explicit_encoding_is_located(in_tmp):
+    with pytest.raises(DataError) as err:
+        read_examples(write_spec(in_tmp, [kakao("kakao_pc_cp949.csv", encoding="utf-8")]))
+    assert str(err.value).startswith("kakao_pc_cp949.csv:")
+    assert "cannot decode as utf-8-sig" in str(err.value)
