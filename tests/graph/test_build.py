@@ -250,3 +250,15 @@ def test_dodo_exposes_the_same_tasks_for_doit_users(server, api_key, tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert load_lock(lock_path(spec))["model"]
     assert _build(spec).ran == []  # ftspec build sees doit's work as done: one shared state
+
+
+def test_cli_missing_key_is_one_clean_error(server, tmp_path):
+    from conftest import KEY_ENV
+
+    spec = write_spec(tmp_path, server.url)
+    out = run_cli(["build", str(spec)], tmp_path, env_extra={KEY_ENV: "", "FTSPEC_RAISE_ERRORS": ""})
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-2:] == [
+        f"error: provider 'openai' needs an API key: set the environment variable {KEY_ENV}",
+        f"hint: export {KEY_ENV}=... (or name another variable in providers.openai.api_key_env)"]
+    assert server.count("POST", "/files") == 0
