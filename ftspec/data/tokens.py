@@ -122,8 +122,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def collect_pieces(record: Any, pieces: list[str]) -> int:
-    """Append the strings of ``record`` that are tokenized; return the constant overhead."""
+def collect_pieces(record: Any, pieces: list[str], known: dict[str, int] | None = None) -> int:
+    """Append the strings of ``record`` that are tokenized; return the constant overhead.
+
+    Strings already in ``known`` (counted before: roles, system prompts) are added to the
+    overhead directly instead of being appended.
+    """
+    known = known if known is not None else {}
     if not isinstance(record, dict):
         pieces.append(_json(record) if not isinstance(record, str) else record)
         return 0
@@ -145,9 +150,14 @@ def collect_pieces(record: Any, pieces: list[str]) -> int:
             for key, value in message.items():
                 if key == "weight" or value is None:
                     continue
-                append(value if value.__class__ is str else _json(value))
                 if key == "name":
                     const += PER_NAME
+                if value.__class__ is not str:
+                    append(_json(value))
+                elif (n := known.get(value)) is not None:
+                    const += n
+                else:
+                    append(value)
     for key in ("tools", "functions"):
         if record.get(key):
             pieces.append(_json(record[key]))
@@ -183,7 +193,7 @@ class TiktokenCounter:
         bounds: list[tuple[int, int]] = []
         for record in records:
             start = len(pieces)
-            const = collect_pieces(record, pieces)
+            const = collect_pieces(record, pieces, self._cache)
             bounds.append((const, start))
         lengths = self.count_texts(pieces)
         out = []
