@@ -51,7 +51,7 @@ def open_text(path: Path, encoding: str = "auto", *, shown: str | None = None) -
             raise DataError([Problem(Location(shown), f"unknown encoding '{encoding}'")]) from None
         if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
             encoding = "utf-8-sig"  # a BOM is never content
-    raw = open(path, "rb")
+    raw = open(path, "rb")  # noqa: SIM115 - handed to the caller inside the TextIOWrapper
     return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=None), encoding
 
 

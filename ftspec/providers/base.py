@@ -178,5 +178,5 @@ class Provider(ABC):
     @abstractmethod
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most providers hold nothing
         """Release clients, threads, loaded models."""

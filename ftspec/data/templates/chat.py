@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ftspec.data.records import Example
-from ftspec.data.templates import TEMPLATES, Template, TemplateError, compile_problems, jinja_environment
+from ftspec.data.templates import (
+    TEMPLATES,
+    Template,
+    TemplateError,
+    compile_problems,
+    jinja_environment,
+)
 
 SYSTEM_VARIABLES = ("name", "source", "system", "base_model")
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ftspec.data.records import Example
-from ftspec.data.templates import TEMPLATES, Template, TemplateError, compile_problems, jinja_environment
+from ftspec.data.templates import (
+    TEMPLATES,
+    Template,
+    TemplateError,
+    compile_problems,
+    jinja_environment,
+)
 
 
 @TEMPLATES.register("completion")

@@ -64,7 +64,7 @@ def _job(d: dict[str, Any]) -> Job:
     return Job(
         id=d["id"], status=d["status"], model=d["model"], fine_tuned_model=d.get("fine_tuned_model"),
         trained_tokens=d.get("trained_tokens"), created_at=d.get("created_at"),
-        finished_at=d.get("finished_at"), hyperparameters=dict(d.get("hyperparameters") or {}),
+        finished_at=d.get("finished_at"), estimated_finish=d.get("estimated_finish"), hyperparameters=dict(d.get("hyperparameters") or {}),
         metadata=dict(d.get("metadata") or {}), error=d.get("error"),
         training_file=d.get("training_file"), validation_file=d.get("validation_file"),
     )

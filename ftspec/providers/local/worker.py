@@ -185,6 +185,9 @@ class Worker:
                 if data.get(key) is not None:
                     parts.append(f"{key}={data[key]:.4f}")
             self.event(", ".join(parts), _metrics=True, device=device, **data)
+            if data.get("elapsed_s") and data["step"]:
+                left = data["elapsed_s"] / data["step"] * (data["total_steps"] - data["step"])
+                self.store.update_job(self.job_id, estimated_finish=int(time.time() + left))
 
         def on_epoch_end(epoch: int, peft_model) -> None:
             peft_model.save_pretrained(checkpoints / f"epoch-{epoch}")
