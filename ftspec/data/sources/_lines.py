@@ -116,3 +116,23 @@ def completion_shape_problem(value: Any) -> str | None:
 def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
             float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+class JsonLinesSource:
+    """Mixin for one-JSON-object-per-line formats; subclasses set ``shape_problem``."""
+
+    shape_problem: Any  # staticmethod: value -> reason | None
+
+    def read(self):  # type: ignore[no-untyped-def]
+        for path in self.source.files:
+            shown = self.shown(path)
+            for number, text in read_lines(self, path):
+                self.stats.rows_read += 1
+                value = parse_json_line(self, shown, number, text)
+                if value is None and text.strip() != "null":
+                    continue
+                problem = self.shape_problem(value)
+                if problem:
+                    self.bad_row(shown, number, problem)
+                    continue
+                yield self.example(value, shown, number)
