@@ -30,10 +30,12 @@ def load_records(path: Path, n: int) -> list[dict]:
 
 
 def run_ftspec(base: str, data, cfg, pad_id: int) -> tuple[float, int]:
+    import torch
+
     from ftspec.providers.local import models
     from ftspec.providers.local.train import add_lora, train
 
-    model = add_lora(models.load_base_model(base, "cpu"), cfg)
+    model = add_lora(models.load_base_model(base, "cpu", dtype=torch.float32), cfg)
     started = time.perf_counter()
     train(model, data, [], cfg, pad_id=pad_id, device="cpu")
     return time.perf_counter() - started, cfg.n_epochs * sum(len(e.input_ids) for e in data)
@@ -46,7 +48,7 @@ def run_trainer(base: str, data, cfg, pad_id: int) -> tuple[float, int]:
     from ftspec.providers.local import models
     from ftspec.providers.local.train import IGNORE, add_lora
 
-    model = add_lora(models.load_base_model(base, "cpu"), cfg)
+    model = add_lora(models.load_base_model(base, "cpu", dtype=torch.float32), cfg)
     rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids),
              "labels": [t if keep else IGNORE for t, keep in zip(e.input_ids, e.trainable, strict=True)]}
             for e in data]
@@ -63,7 +65,7 @@ def run_trainer(base: str, data, cfg, pad_id: int) -> tuple[float, int]:
         output_dir=str(Path("/tmp") / "ftspec-bench-trainer"), per_device_train_batch_size=cfg.batch_size,
         num_train_epochs=cfg.n_epochs, learning_rate=cfg.learning_rate, lr_scheduler_type="linear",
         weight_decay=0.0, max_grad_norm=1.0, save_strategy="no", report_to="none", logging_strategy="no",
-        disable_tqdm=True, seed=cfg.seed, use_cpu=True, dataloader_num_workers=0,
+        disable_tqdm=True, seed=cfg.seed, use_cpu=True, dataloader_num_workers=0, bf16=cfg.bf16_autocast,
     )
     trainer = Trainer(model=model, args=args, train_dataset=Rows(),
                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE))
@@ -81,6 +83,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-seq-len", type=int, default=256)
     parser.add_argument("--lora-r", type=int, default=8)
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast in both trainers (as the worker does on capable CPUs)")
     args = parser.parse_args()
 
     import torch
@@ -94,10 +97,11 @@ def main() -> None:
     data, _ = truncate(RecordEncoder(tokenizer).encode(load_records(args.data, args.examples)), args.max_seq_len)
     lengths = sorted(len(e.input_ids) for e in data)
     cfg = TrainConfig(n_epochs=args.epochs, batch_size=args.batch_size, lora_r=args.lora_r,
-                      lora_alpha=2 * args.lora_r, max_seq_len=args.max_seq_len, seed=0)
+                      lora_alpha=2 * args.lora_r, max_seq_len=args.max_seq_len, seed=0,
+                      bf16_autocast=args.bf16)
     print(f"{len(data)} examples, tokens/example min {lengths[0]} median {lengths[len(lengths) // 2]} "
           f"max {lengths[-1]}; batch {cfg.batch_size}, epochs {cfg.n_epochs}, LoRA r={cfg.lora_r}, "
-          f"threads {torch.get_num_threads()}")
+          f"threads {torch.get_num_threads()}, {'bf16 autocast' if args.bf16 else 'fp32'}")
     pad_id = tokenizer.pad_token_id or 0
     ours_s, tokens = run_ftspec(args.base, data, cfg, pad_id)
     base_s, _ = run_trainer(args.base, data, cfg, pad_id)

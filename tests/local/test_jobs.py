@@ -81,7 +81,7 @@ def test_job_runs_in_a_worker_that_outlives_its_creator(tmp_path, store, tiny_mo
     assert statuses[-1] == "succeeded" and set(statuses) <= {"validating_files", "queued", "running", "succeeded"}
     assert job.fine_tuned_model == f"ft:tiny-gemma0:local:support:{job_id}"
     assert job.hyperparameters == {"n_epochs": 2, "batch_size": 4, "learning_rate_multiplier": 5.0}
-    assert job.trained_tokens > 0
+    assert job.trained_tokens > 0 and job.estimated_finish is not None
 
     events = provider.list_events(job_id, limit=1000)
     metrics = [e.data for e in events if e.type == "metrics"]

@@ -255,14 +255,30 @@ def pick_dtype(device: str):
     return torch.float32
 
 
-def load_base_model(base_model: str, device: str):
-    """The base model's weights in train/eval-ready form on ``device`` (not cached here)."""
+def bf16_autocast_ok(device: str) -> bool:
+    """Whether training should autocast matmuls to bf16 on this device."""
+    import torch
+
+    if os.environ.get("FTSPEC_LOCAL_PRECISION", "auto") == "fp32":
+        return False
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def load_base_model(base_model: str, device: str, *, dtype=None):
+    """The base model's weights on ``device`` (not cached here); serving dtype by default."""
     from transformers import AutoModelForCausalLM
 
     source = model_dir(resolve_base(base_model))
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=pick_dtype(device), attn_implementation="sdpa"
+            source, dtype=dtype or pick_dtype(device), attn_implementation="sdpa"
         )
     except OSError as exc:
         raise ProviderError(f"cannot load base model '{base_model}': {exc}") from None

@@ -7,6 +7,10 @@ restart per example, which transformers turns into a block-diagonal attention ma
 examples never see each other), and applies the LM head only at positions whose next token is
 trained. The loss is the mean over trained tokens of the batch, as in a padded batch.
 
+Precision: fp32 weights; with ``bf16_autocast`` (chosen by the worker on CUDA with bf16 and on
+CPUs whose oneDNN has bf16 kernels, ~1.7x faster on an AVX512-BF16 CPU) matmuls run in bf16.
+``FTSPEC_LOCAL_PRECISION=fp32`` turns it off.
+
 Learning rate: ``learning_rate_multiplier`` x ``base_learning_rate`` (default 2e-4, a common
 LoRA rate), decayed linearly to zero over the run.
 """
@@ -42,6 +46,7 @@ class TrainConfig:
     gradient_accumulation: int = 1
     packing: bool = True
     max_tokens_per_forward: int = 4096  # bounds the attention mask when batches are large
+    bf16_autocast: bool = False  # bf16 matmuls over fp32 weights (CUDA, or CPUs with AVX512-BF16/AMX)
 
     @property
     def learning_rate(self) -> float:
@@ -157,6 +162,8 @@ def summed_loss(model, ids, labels, *, position_ids=None, attention_mask=None):
 
 def batch_loss(model, batch: list[Encoded], cfg: TrainConfig, pad_id: int, device: str, *, backward: bool, scale: float = 1.0):
     """Run a batch (forward, optional backward); returns (summed loss, targets, tokens)."""
+    import torch
+
     total_targets = sum(max(0, sum(e.trainable[1:])) for e in batch) or 1
     loss_sum, targets, tokens = 0.0, 0, 0
     if cfg.packing:
@@ -166,7 +173,8 @@ def batch_loss(model, batch: list[Encoded], cfg: TrainConfig, pad_id: int, devic
         ids, mask, labels = _padded_tensors(batch, pad_id, device)
         calls = [dict(ids=ids, labels=labels, attention_mask=mask)]
     for call in calls:
-        loss, n = summed_loss(model, **call)
+        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=cfg.bf16_autocast):
+            loss, n = summed_loss(model, **call)
         if backward and n:
             (loss * (scale / total_targets)).backward()
         loss_sum += float(loss.detach())

@@ -83,13 +83,14 @@ def train_config(job: dict[str, Any], n_examples: int):
     seed = request.get("seed")
     if seed is None:
         seed = extras.get("seed", 0)
-    known = set(TrainConfig.__dataclass_fields__)
+    known = {"lora_r", "lora_alpha", "lora_dropout", "target_modules", "max_seq_len",
+             "gradient_accumulation", "packing", "base_learning_rate"}  # hyperparameters.local
     cfg = TrainConfig(
         n_epochs=int(hp["n_epochs"]),
         batch_size=int(hp["batch_size"]),
         learning_rate_multiplier=float(hp["learning_rate_multiplier"]),
         seed=int(seed),
-        **{k: v for k, v in extras.items() if k in known and k != "seed"},
+        **{k: v for k, v in extras.items() if k in known},
     )
     return cfg, hp
 
@@ -169,13 +170,15 @@ class Worker:
             self.event(f"{cut + vcut} examples longer than max_seq_len={cfg.max_seq_len} were truncated", "warn")
         if not any(e.n_targets for e in train_set):
             raise InvalidFile("invalid_training_file", "training file has no trainable tokens (every assistant message has weight 0?)")
-        model = add_lora(models.load_base_model(request["model"], device), cfg)
+        cfg.bf16_autocast = models.bf16_autocast_ok(device)
+        model = add_lora(models.load_base_model(request["model"], device, dtype=torch.float32), cfg)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total_steps = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.gradient_accumulation) * cfg.n_epochs
         self.event(
             f"training on {device}: {len(train_set)} examples, {cfg.n_epochs} epochs, {total_steps} steps, "
-            f"LoRA r={cfg.lora_r} ({trainable} trainable parameters), lr={cfg.learning_rate:g}",
-            device=device, total_steps=total_steps, trainable_parameters=trainable,
+            f"LoRA r={cfg.lora_r} ({trainable} trainable parameters), lr={cfg.learning_rate:g}, "
+            f"{'bf16 autocast' if cfg.bf16_autocast else 'fp32'}",
+            device=device, precision="bf16-autocast" if cfg.bf16_autocast else "fp32", total_steps=total_steps, trainable_parameters=trainable,
         )
         checkpoints = self.store.job_dir(self.job_id) / "checkpoints"
 
