@@ -176,3 +176,13 @@ def test_create_job_rejects_unknown_files_and_models(tmp_path, tiny_model):
 def test_store_setting_is_relative_to_the_project(tmp_path):
     provider = get_provider("local", {"store": "state/store"}, project_root=tmp_path)
     assert provider.store.root == tmp_path / "state" / "store" and Path(provider.store.root, "jobs").is_dir()
+
+
+def test_relative_base_model_resolves_from_the_project_root(tmp_path, tiny_model):
+    import shutil
+
+    shutil.copytree(tiny_model, tmp_path / "models" / "tiny")
+    provider = get_provider("local", {}, project_root=tmp_path)
+    assert provider.base_model("models/tiny") == str((tmp_path / "models" / "tiny").resolve())
+    assert provider.model_info("models/tiny").context_limit == 512
+    assert provider.base_model("gemma-3-270m") == "gemma-3-270m"

@@ -93,3 +93,11 @@ def test_extras_reach_the_config():
     assert (cfg.lora_r, cfg.lora_alpha, cfg.max_seq_len, cfg.packing, cfg.gradient_accumulation, cfg.seed) == (
         16, 32, 64, False, 2, 9)
     assert cfg.learning_rate == pytest.approx(5e-5)
+
+
+def test_extras_nested_by_the_build_graph():
+    job = {"request": {"hyperparameters": {"n_epochs": 1, "batch_size": 2, "learning_rate_multiplier": 1},
+                       "extras": {"hyperparameters": {"lora_r": 2, "max_seq_len": 32}, "auto": []},
+                       "seed": 4}}
+    cfg, _ = train_config(job, 10)
+    assert (cfg.lora_r, cfg.max_seq_len, cfg.seed) == (2, 32, 4)

@@ -27,6 +27,7 @@ from ftspec.providers.local import models
 from ftspec.providers.local.store import Store, default_store
 
 CANCEL_GRACE_S = 15.0
+SPAWN_GRACE_S = 60.0
 
 
 def _proc_start_time(pid: int) -> str | None:
@@ -102,6 +103,16 @@ class LocalProvider(Provider):
         self._procs: dict[str, subprocess.Popen] = {}
         self._engines: dict[str, Any] = {}
 
+    def base_model(self, name: str) -> str:
+        """A relative model folder/.gguf path is tried from the cwd, then the project root."""
+        path = Path(name).expanduser()
+        if (path.suffix == ".gguf" or "/" in name or name.startswith(".")) and not path.is_absolute():
+            if not path.exists() and self.project_root is not None and (self.project_root / path).exists():
+                return str((self.project_root / path).resolve())
+            if path.exists():
+                return str(path.resolve())
+        return name
+
     # ---- files -------------------------------------------------------------------------
     def upload(self, path: Path, *, idempotency_key: str, purpose: str = "fine-tune") -> RemoteFile:
         if not Path(path).is_file():
@@ -124,7 +135,8 @@ class LocalProvider(Provider):
         existing = self.find_job(request.idempotency_key)
         if existing is not None:
             return existing
-        models.resolve_base(request.model)  # a bad base model fails now, not in the worker
+        base = self.base_model(request.model)
+        models.resolve_base(base)  # a bad base model fails now, not in the worker
         if request.method != "supervised":
             raise ProviderError(f"the local provider supports method 'supervised', not '{request.method}'")
         for file_id in filter(None, (request.training_file, request.validation_file)):
@@ -138,7 +150,7 @@ class LocalProvider(Provider):
             "hyperparameters": dict(request.hyperparameters), "device": self.device,
             "idempotency_key": request.idempotency_key,
             "request": {
-                "model": request.model, "training_file": request.training_file,
+                "model": base, "training_file": request.training_file,
                 "validation_file": request.validation_file, "hyperparameters": dict(request.hyperparameters),
                 "suffix": request.suffix, "seed": request.seed, "extras": dict(request.extras),
             },
@@ -179,6 +191,8 @@ class LocalProvider(Provider):
         proc = self._procs.get(job_id)
         if proc is not None and proc.poll() is not None:
             return False
+        if job.get("pid") is None:  # created a moment ago; the spawner is about to record it
+            return time.time() - (job.get("created_at") or 0) < SPAWN_GRACE_S
         return pid_alive(job.get("pid"), job.get("pid_start"))
 
     def _check_worker(self, job_id: str) -> dict[str, Any]:
@@ -274,6 +288,7 @@ class LocalProvider(Provider):
         return self.store.model_dir(job_id_of(model_id)) / "adapter"
 
     def model_info(self, base_model: str) -> ModelInfo | None:
+        base_model = self.base_model(base_model)
         if job_id_of(base_model):
             base_model = self.manifest(base_model)["base_model"]
         return ModelInfo(name=base_model, context_limit=models.context_length(base_model),
@@ -282,6 +297,7 @@ class LocalProvider(Provider):
     def token_counter(self, base_model: str):
         from ftspec.providers.local.chat_format import LocalTokenCounter
 
+        base_model = self.base_model(base_model)
         if job_id_of(base_model):
             base_model = self.manifest(base_model)["base_model"]
         return LocalTokenCounter(base_model, models.load_tokenizer(base_model))
@@ -300,7 +316,7 @@ class LocalProvider(Provider):
 
             model = PeftModel.from_pretrained(models.load_base_model(base, device), self.adapter_path(model_id))
         else:
-            base = model_id
+            base = self.base_model(model_id)
             model = models.load_base_model(base, device)
         model.eval()
         engine = Engine(model=model, tokenizer=models.load_tokenizer(base), device=device)

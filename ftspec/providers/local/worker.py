@@ -80,6 +80,8 @@ def train_config(job: dict[str, Any], n_examples: int):
     request = job["request"]
     hp = resolve_hyperparameters(request.get("hyperparameters") or {}, n_examples)
     extras = dict(request.get("extras") or {})
+    if isinstance(extras.get("hyperparameters"), dict):  # the build graph nests hyperparameters.local
+        extras = {**extras, **extras["hyperparameters"]}
     seed = request.get("seed")
     if seed is None:
         seed = extras.get("seed", 0)
