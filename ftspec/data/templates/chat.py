@@ -46,7 +46,7 @@ class ChatTemplate(Template):
                 {"role": "user", "content": record.get("prompt", "")},
                 {"role": "assistant", "content": record.get("completion", "")},
             ]}
-        messages = [self._map_role(m) for m in record["messages"]]
+        messages = [self._map_role(m) for m in record["messages"]] if self.roles else list(record["messages"])
         existing = ""
         if messages and messages[0].get("role") == "system":
             existing = messages.pop(0).get("content") or ""
