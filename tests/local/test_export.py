@@ -63,7 +63,13 @@ def test_export_merged_matches_base_plus_adapter(trained, tmp_path, capsys):
     with torch.no_grad():
         expected = engine.model(input_ids=ids).logits
         got = merged(input_ids=ids).logits
+        base = provider.engine(manifest_base(provider, model_id)).model(input_ids=ids).logits
     assert torch.allclose(expected, got, atol=1e-4)
+    assert not torch.allclose(base, got, atol=1e-4)  # the merge really carries the adapter
+
+
+def manifest_base(provider, model_id):
+    return provider.manifest(model_id)["base_model"]
 
 
 def test_export_adapter_from_the_lockfile(trained, tmp_path, capsys, monkeypatch):
