@@ -444,9 +444,10 @@ def _route(s: FakeOpenAI, method: str, template: str, path: str, query: dict[str
         if template == "/chat/completions":
             _require_model(s, body["model"])
             last = next((m.get("content") for m in reversed(body["messages"]) if m.get("role") == "user"), "")
+            answer = _memorised(s, body["model"]).get(last, f"echo: {last}")
             n = body.get("n") or 1
             choices = [{"index": i, "finish_reason": "stop", "logprobs": None,
-                        "message": {"role": "assistant", "content": f"echo: {last}", "refusal": None}}
+                        "message": {"role": "assistant", "content": answer, "refusal": None}}
                        for i in range(n)]
             return 200, {"id": s._id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),
                          "model": body["model"], "choices": choices,
@@ -509,6 +510,21 @@ def _models(s: FakeOpenAI) -> list[dict[str, Any]]:
             out.append({"id": model, "object": "model", "created": job.obj["finished_at"],
                         "owned_by": "org-fake", "shutdown_date": BASE_MODELS.get(job.obj["model"])})
     return out
+
+
+def _memorised(s: FakeOpenAI, model: str) -> dict[str, str]:
+    """A fine-tuned model "learns" its training file: it answers each trained user turn with
+    the assistant turn that followed it (so eval results really depend on the data built)."""
+    job = next((j for j in s.jobs.values() if j.obj.get("fine_tuned_model") == model), None)
+    if job is None:
+        return {}
+    answers: dict[str, str] = {}
+    for line in s.contents.get(job.obj["training_file"], b"").decode("utf-8").splitlines():
+        messages = json.loads(line).get("messages") or []
+        for asked, said in zip(messages, messages[1:], strict=False):
+            if asked.get("role") == "user" and said.get("role") == "assistant":
+                answers.setdefault(asked.get("content"), said.get("content"))
+    return answers
 
 
 def _require_model(s: FakeOpenAI, model: str) -> None:

@@ -1,0 +1,149 @@
+"""End to end through the real CLI: build a spec twice in a git repository, then diff.
+
+The OpenAI provider runs against the schema-checked fake server on 127.0.0.1, whose
+fine-tuned models answer with what their training file taught them, so the eval results
+really follow the data each revision built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))
+
+from fake_openai import FakeOpenAI  # noqa: E402
+
+KEY_ENV = "FTSPEC_E2E_OPENAI_KEY"
+API_KEY = "sk-e2e-SECRET-0c1d2e3f4a5b6c7d"
+QUESTIONS = [f"How do I reset router {i}?" for i in range(12)]
+
+
+@pytest.fixture
+def server():
+    srv = FakeOpenAI(api_key=API_KEY).start()
+    yield srv
+    srv.stop()
+    assert srv.violations == []
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
+
+
+def ftspec(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, KEY_ENV: API_KEY}
+    return subprocess.run([sys.executable, "-m", "ftspec", *args], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def write_data(project: Path, answers: dict[int, str] | None = None) -> None:
+    answers = answers or {}
+    lines = [json.dumps({"messages": [{"role": "user", "content": q},
+                                      {"role": "assistant", "content": answers.get(i, f"Hold the button {i} s.")}]})
+             for i, q in enumerate(QUESTIONS)]
+    (project / "data").mkdir(exist_ok=True)
+    (project / "data" / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_cases(project: Path, count: int) -> None:
+    cases = [{"id": f"reset-{i}", "messages": [{"role": "user", "content": QUESTIONS[i]}],
+              "ideal": f"Hold the button {i} s.", "must_include": [f"button {i}"]} for i in range(count)]
+    (project / "evals").mkdir(exist_ok=True)
+    (project / "evals" / "smoke.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
+
+
+def write_spec(project: Path, url: str, *, system: str, n_epochs: int) -> Path:
+    spec = project / "specs" / "support.yaml"
+    spec.parent.mkdir(exist_ok=True)
+    spec.write_text(f"""ftspec: 1
+name: support
+provider: openai
+base_model: gpt-4o-mini-2024-07-18
+providers:
+  openai: {{base_url: "{url}", api_key_env: {KEY_ENV}, poll_interval: 0.02, max_retries: 2, timeout: 5}}
+sources:
+  - {{name: faq, path: ../data/train.jsonl, format: chat_jsonl}}
+template: {{type: chat, system: "{system}"}}
+hyperparameters: {{n_epochs: {n_epochs}}}
+evals:
+  - name: smoke
+    cases: ../evals/smoke.jsonl
+    sampling: {{temperature: 0, max_tokens: 32}}
+    scorers:
+      - exact: {{}}
+      - contains: {{field: must_include}}
+""", encoding="utf-8")
+    return spec
+
+
+def build_ok(project: Path) -> None:
+    result = ftspec(project, "build", "specs/support.yaml")
+    assert result.returncode == 0, result.stderr
+
+
+def test_build_change_build_then_diff(tmp_path: Path, server: FakeOpenAI) -> None:
+    project = tmp_path / "repo"
+    project.mkdir()
+    git(project, "init", "-q")
+    git(project, "config", "user.email", "t@example.com")
+    git(project, "config", "user.name", "t")
+    (project / ".gitignore").write_text(".ftspec/\n")
+    write_data(project)
+    write_cases(project, 5)
+    write_spec(project, server.url, system="You are the router support bot.", n_epochs=2)
+    build_ok(project)
+    lock_a = json.loads((project / "specs" / "support.lock").read_text())
+    assert lock_a["evals"]["smoke"]["pass_rate"] == 1.0
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "first model")
+
+    # revision B: a new system prompt, more epochs, and a wrong answer taught for question 1
+    write_spec(project, server.url, system="You are a terse router support bot.", n_epochs=3)
+    write_data(project, answers={1: "Unplug it and wait."})
+    build_ok(project)
+    lock_b = json.loads((project / "specs" / "support.lock").read_text())
+    assert lock_b["model"] != lock_a["model"]
+
+    result = ftspec(project, "diff", "specs/support.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    diff = json.loads(result.stdout)
+    text = json.dumps(diff)
+    assert "template.system" in text and "hyperparameters.n_epochs" in text
+    assert lock_a["model"] in text and lock_b["model"] in text
+    smoke = diff["evals"]["smoke"]
+    assert [case["id"] for case in smoke["regressed"]] == ["reset-1"]
+    row = smoke["regressed"][0]
+    assert row["old"]["outputs"] == ["Hold the button 1 s."]
+    assert row["new"]["outputs"] == ["Unplug it and wait."]
+    assert smoke["metrics"]["pass_rate"]["old"] == 1.0
+    assert smoke["metrics"]["pass_rate"]["new"] == 0.8
+
+    gate = ftspec(project, "diff", "specs/support.yaml", "--fail-on-regression")
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "second model")
+    # going back from B to A only improves: the CI gate passes
+    back = ftspec(project, "diff", "specs/support.yaml", "HEAD", "HEAD~1", "--fail-on-regression")
+    assert back.returncode == 0, back.stdout + back.stderr
+
+
+def test_adding_one_case_generates_exactly_one(tmp_path: Path, server: FakeOpenAI) -> None:
+    project = tmp_path / "repo"
+    project.mkdir()
+    (project / ".git").mkdir()
+    write_data(project)
+    write_cases(project, 4)
+    write_spec(project, server.url, system="You are the router support bot.", n_epochs=2)
+    build_ok(project)
+    before = server.count("POST", "/chat/completions")
+    assert before == 4
+    write_cases(project, 5)
+    build_ok(project)
+    assert server.count("POST", "/chat/completions") == before + 1
+    assert server.count("POST", "/fine_tuning/jobs") == 1  # the model was not retrained
