@@ -271,10 +271,24 @@ def bf16_autocast_ok(device: str) -> bool:
     return False
 
 
+@functools.cache
+def quiet_libraries() -> None:
+    """Keep transformers/peft progress bars and deprecation chatter out of ftspec's output:
+    the build shows its own progress, and these lines are noise to a user."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)(\.|$)")
+
+
 def load_base_model(base_model: str, device: str, *, dtype=None):
     """The base model's weights on ``device`` (not cached here); serving dtype by default."""
     from transformers import AutoModelForCausalLM
 
+    quiet_libraries()
     source = model_dir(resolve_base(base_model))
     try:
         model = AutoModelForCausalLM.from_pretrained(
