@@ -48,11 +48,12 @@ def load_spec_text(
         raise SpecError([Problem(Location(shown, 1, 1), "spec is empty")])
     if not isinstance(data, dict):
         raise SpecError([Problem(pos.value(()), "a spec is a mapping of keys (ftspec, name, ...)")])
+    spec = Spec(path=path.resolve(), raw=data, positions=pos, sources=[])
     problems = schema_problems(data, pos)
     if problems:
+        if check_files:  # missing files are reported in the same run as schema problems
+            problems += _missing_source_files(spec, problems)
         raise SpecError(problems)
-    spec = Spec(path=path.resolve(), raw=data, positions=pos, sources=[])
-    problems = []
     spec.sources = _resolve_sources(spec, problems, check_files)
     problems += semantic_problems(spec, check_files)
     if problems:
@@ -228,6 +229,27 @@ def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> 
         if fmt in SOURCES:
             problems.extend(SOURCES.get(fmt).check(source, spec))
         out.append(source)
+    return out
+
+
+def _missing_source_files(spec: Spec, schema_errors: list[Problem]) -> list[Problem]:
+    """File checks for the ``sources`` entries the schema accepted, when other parts of the
+    spec failed it: the user sees every problem of the spec in one run."""
+    sources = spec.raw.get("sources")
+    if not isinstance(sources, list):
+        return []
+    failed = {p.key_path for p in schema_errors}
+    out: list[Problem] = []
+    for index, raw in enumerate(sources):
+        prefix = f"sources[{index}]"
+        if not isinstance(raw, dict) or any(k == prefix or k.startswith(prefix + ".") for k in failed):
+            continue
+        patterns = [raw["path"]] if isinstance(raw.get("path"), str) else list(raw.get("paths") or [])
+        for pattern_index, pattern in enumerate(patterns):
+            if isinstance(pattern, str) and not _expand(spec, pattern):
+                key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+                what = "no file matches" if glob.has_magic(pattern) else "file not found"
+                out.append(spec.problem(key, f"{what}: {pattern}"))
     return out
 
 
