@@ -328,6 +328,8 @@ def _delta(pair: dict[str, Any]) -> str:
     if "delta" in pair:
         sign = "+" if pair["delta"] >= 0 else ""
         return f"{_fmt(pair['old'])} -> {_fmt(pair['new'])} ({sign}{pair['delta']:.4g})"
+    if not pair["changed"]:
+        return f"unchanged ({_fmt(pair['new'])})"
     return f"{_fmt(pair['old'])} -> {_fmt(pair['new'])}"
 
 
