@@ -185,7 +185,10 @@ class TiktokenCounter:
         missing = [s for s in dict.fromkeys(texts) if s not in known]
         fresh = dict(zip(missing, self._encode_many(missing), strict=True))
         out = [known[s] if s in known else fresh[s] for s in texts]
-        self._remember(fresh)
+        if len(missing) < len(texts):  # only strings that repeat are worth remembering
+            seen: set[str] = set()
+            repeated = {s for s in texts if s in seen or seen.add(s)}
+            self._remember({s: n for s, n in fresh.items() if s in repeated})
         return out
 
     def count_records(self, records: list[dict[str, Any]]) -> list[int]:
