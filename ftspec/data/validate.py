@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftspec.data.context import BuildContext
-from ftspec.data.records import Rendered
+from ftspec.data.records import Origin, Rendered
 from ftspec.errors import Location, Problem
 
 # The notebook's sets, extended by what OpenAI's chat format accepts today (tools).
@@ -137,9 +137,9 @@ class DatasetValidator:
         for check, detail in problems:
             self._error(Problem(Location(origin.file, origin.line), f"{check}: {detail} ({where})"))
         if self.kind == "chat" and isinstance(item.record, dict):
-            self._chat_stats(item.record, str(origin))
+            self._chat_stats(item.record, origin)
         elif self.kind == "completion":
-            self._completion_stats(item.record, str(origin))
+            self._completion_stats(item.record, origin)
         return True
 
     def _error(self, problem: Problem) -> None:
@@ -159,7 +159,7 @@ class DatasetValidator:
                  f"per-example limit of {self.spec.base_model} (it would be truncated); shorten it "
                  "or add the transform `max_tokens: {action: drop}`")]
 
-    def _chat_stats(self, record: dict[str, Any], origin: str) -> None:
+    def _chat_stats(self, record: dict[str, Any], origin: Origin) -> None:
         roles = {m.get("role") for m in record.get("messages") or [] if isinstance(m, dict)}
         if "system" not in roles:
             self._note(self.missing_system, origin)
@@ -167,9 +167,9 @@ class DatasetValidator:
             self._note(self.missing_user, origin)
 
     @staticmethod
-    def _note(tally: Tally, origin: str) -> None:
+    def _note(tally: Tally, origin: Origin) -> None:
         tally.count += 1
-        tally.first = tally.first or origin
+        tally.first = tally.first or str(origin)  # formatted only once: this runs per example
 
     def _completion_problems(self, record: Any) -> list[tuple[str, str]]:
         if not isinstance(record, dict) or not isinstance(record.get("prompt"), str) or not isinstance(record.get("completion"), str):
@@ -189,7 +189,7 @@ class DatasetValidator:
             out.append(("stop", f"the stop sequence {stop!r} occurs {completion.count(stop)} times in the completion"))
         return out
 
-    def _completion_stats(self, record: Any, origin: str) -> None:
+    def _completion_stats(self, record: Any, origin: Origin) -> None:
         if not isinstance(record, dict):
             return
         prompt, completion = str(record.get("prompt")), str(record.get("completion"))
