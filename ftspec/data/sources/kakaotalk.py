@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TextIO
 
 from ftspec.data.encoding import decode_error, open_text
-from ftspec.data.records import Example
-from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper
-from ftspec.data.sources import SOURCES, Source
+from ftspec.data.shaping import Message
+from ftspec.data.sources import SOURCES
+from ftspec.data.sources._speaker import SpeakerSource
 from ftspec.errors import DataError, Location, Problem
 
 RECOGNISED = (
@@ -105,18 +105,8 @@ def _month(name: str) -> int:
 
 
 @SOURCES.register("kakaotalk")
-class KakaoTalkSource(Source):
-    options = SHAPING_OPTIONS
-    required = frozenset({"assistant"})
+class KakaoTalkSource(SpeakerSource):
 
-    def read(self) -> Iterator[Example]:
-        shaper = Shaper(self)
-        yield from shaper.shape(self._messages())
-
-    def _messages(self) -> Iterator[Message]:
-        for path in self.source.files:
-            yield from self._read_file(path)
-        self.ctx.raise_if_problems()
 
     def _read_file(self, path: Path) -> Iterator[Message]:
         shown = self.shown(path)

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ftspec.data.encoding import decode_error, open_text
-from ftspec.data.records import Example
-from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper
-from ftspec.data.sources import SOURCES, Source
+from ftspec.data.shaping import SHAPING_OPTIONS, Message
+from ftspec.data.sources import SOURCES
+from ftspec.data.sources._speaker import SpeakerSource
 from ftspec.data.sources.kakaotalk import LineCounter
 from ftspec.errors import DataError, Location, Problem, did_you_mean
 
@@ -23,9 +23,8 @@ ROLES = ("speaker", "time", "text")
 
 
 @SOURCES.register("messages_csv")
-class MessagesCsvSource(Source):
+class MessagesCsvSource(SpeakerSource):
     options = SHAPING_OPTIONS | {"columns", "time_format"}
-    required = frozenset({"assistant"})
 
     @classmethod
     def check(cls, source, spec):
@@ -38,13 +37,6 @@ class MessagesCsvSource(Source):
                 ))
         return problems
 
-    def read(self) -> Iterator[Example]:
-        yield from Shaper(self).shape(self._messages())
-
-    def _messages(self) -> Iterator[Message]:
-        for path in self.source.files:
-            yield from self._read_file(path)
-        self.ctx.raise_if_problems()
 
     def _columns(self) -> dict[str, str]:
         mapping = {role: role for role in ROLES}
