@@ -4,7 +4,8 @@ Generates a deterministic 100k-example chat dataset (Korean and English, multi-t
 the same process times
   * baseline: the notebook (json.loads per line, its format checks, then a Python loop calling
     ``encoding.encode`` for every message value: 3 per message, +1 per name, +3 priming);
-  * ftspec: ``load_spec`` + ``build_dataset(spec, None)`` (read, template, validate, count).
+  * ftspec: what ``ftspec validate`` runs: ``load_spec`` + ``validate_dataset(spec)`` (read,
+    template, validate, count; on both cores when the dataset is large).
 Prints examples/s for both, the ratio, and whether the token totals are identical.
 
     .venv/bin/python benchmarks/bench_tokens.py [--examples 100000] [--repeats 3]
@@ -115,7 +116,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from ftspec.data.pipeline import build_dataset
+    from ftspec.data.parallel import validate_dataset
     from ftspec.data.tokens import counter_for_model, load_encoding
     from ftspec.spec.loader import load_spec
 
@@ -142,7 +143,7 @@ def main() -> None:
             t_base = min(t_base, time.perf_counter() - start)
 
             start = time.perf_counter()
-            result = build_dataset(load_spec(root / "spec.yaml"), None, hashes=False)
+            result = validate_dataset(load_spec(root / "spec.yaml"))
             t_ftspec = min(t_ftspec, time.perf_counter() - start)
             n_ftspec = result.counts["train"] + result.counts["validation"]
             tokens_ftspec = result.manifest["tokens"]["train"]["total"] + result.manifest["tokens"]["validation"]["total"]

@@ -23,7 +23,7 @@ def _warn(lines: list[str]) -> None:
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(specs: tuple[Path, ...]) -> None:
     """Validate SPECS and their data; print every located error (exit 1 on any)."""
-    from ftspec.data.pipeline import build_dataset
+    from ftspec.data.parallel import validate_dataset
     from ftspec.errors import FtspecError, ProblemsError
     from ftspec.spec.loader import display_path, load_spec
 
@@ -31,7 +31,7 @@ def validate(specs: tuple[Path, ...]) -> None:
     for path in specs:
         try:
             spec = load_spec(path)
-            result = build_dataset(spec, None, hashes=False)
+            result = validate_dataset(spec)
         except FtspecError as exc:
             failed.append(exc)
             continue

@@ -34,8 +34,8 @@ class SourceStats:
             "skipped_total": sum(self.skipped.values()),
             "dropped": dict(sorted(self.dropped.items())),
         }
-        if self.skipped_rows:
-            out["skipped_rows"] = self.skipped_rows
+        if self.skipped_rows:  # in file order, whichever stage skipped them
+            out["skipped_rows"] = sorted(self.skipped_rows, key=lambda r: (r["file"], r["line"] or 0))
         out.update(self.extra)
         return out
 
@@ -50,6 +50,8 @@ class BuildContext:
         self.counters: dict[str, Counter] = defaultdict(Counter)  # e.g. pii kind counts
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
+        # (index, count): line-oriented sources read only lines with number % count == index
+        self.shard: tuple[int, int] | None = None
 
     # ---- sources -------------------------------------------------------------------------
     def bad_row(self, source: str, on_error: str, file: str, line: int | None, reason: str) -> None:
@@ -84,3 +86,25 @@ class BuildContext:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+
+def merge_context(target: BuildContext, part: BuildContext) -> None:
+    """Fold a shard's bookkeeping into ``target`` (parallel validation)."""
+    for name, stats in part.sources.items():
+        into = target.sources[name]
+        into.files = stats.files
+        into.rows_read += stats.rows_read
+        into.examples += stats.examples
+        into.skipped.update(stats.skipped)
+        into.dropped.update(stats.dropped)
+        into.skipped_rows = sorted(into.skipped_rows + stats.skipped_rows,
+                                   key=lambda r: (r["file"], r["line"] or 0))[:MAX_LISTED]  # the first ones, as serially
+        into.extra.update(stats.extra)
+    for transform, reasons in part.removed.items():
+        target.removed[transform].update(reasons)
+    for transform, rows in part.removed_examples.items():
+        target.removed_examples[transform] = (target.removed_examples[transform] + rows)[:MAX_LISTED]
+    for group, counts in part.counters.items():
+        target.counters[group].update(counts)
+    target.problems.extend(part.problems)
+    target.warnings.extend(w for w in part.warnings if w not in target.warnings)

@@ -90,13 +90,53 @@ def build_dataset(
     Raises ``DataError`` with every bad row and validation error found, located by file:line.
     ``hashes=False`` (validation only, no ``out_dir``) skips serializing and hashing the output.
     """
+    return finish_run(spec, stream_examples(spec, out_dir, progress=progress, hashes=hashes), out_dir)
+
+
+@dataclass
+class Run:
+    """The state of one pass over the examples, before the whole-dataset checks."""
+
+    ctx: BuildContext
+    validator: Any
+    writers: dict[str, _SplitWriter]
+    counter: Any
+    template: Any
+
+
+def new_run(spec: Spec, out_dir: Path | None, *, hashes: bool) -> Run:
     from ftspec.data.tokens import counter_for
     from ftspec.data.validate import DatasetValidator
 
     ctx = BuildContext()
     template = get_template(spec)
     counter = counter_for(spec)
-    validator = DatasetValidator(spec, template, counter, ctx)
+    writers = {
+        split: _SplitWriter(out_dir / f"{split}.jsonl" if out_dir is not None else None,
+                            serialize=hashes or out_dir is not None)
+        for split in SPLITS
+    }
+    return Run(ctx, DatasetValidator(spec, template, counter, ctx), writers, counter, template)
+
+
+def stream_examples(
+    spec: Spec,
+    out_dir: Path | None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    hashes: bool = True,
+    shard: tuple[int, int] | None = None,
+    validator_setup: Callable[[Any], None] | None = None,
+) -> Run:
+    """One streaming pass: read, transform, review, render, count, validate, split, write.
+
+    ``shard=(i, k)`` reads only the source lines whose number is ``i`` modulo ``k`` (parallel
+    validation; see ``ftspec.data.parallel``)."""
+    run = new_run(spec, out_dir, hashes=hashes)
+    ctx, template, validator, writers = run.ctx, run.template, run.validator, run.writers
+    ctx.shard = shard
+    if validator_setup is not None:
+        validator_setup(validator)
     on_error = {s.name: s.on_error for s in spec.sources}
     forced_split = {s.name: s.split for s in spec.sources}
 
@@ -109,17 +149,11 @@ def build_dataset(
 
         examples = apply_review(iter(examples), spec, ctx)
     rendered: Iterable[Any] = _render(examples, template, ctx, on_error)
-    rendered = _count_tokens(rendered, counter)
+    rendered = _count_tokens(rendered, run.counter)
     for transform in post:
         rendered = transform.apply(iter(rendered))
 
-    writers = {
-        split: _SplitWriter(out_dir / f"{split}.jsonl" if out_dir is not None else None,
-                            serialize=hashes or out_dir is not None)
-        for split in SPLITS
-    }
     fraction, salt = spec.split["validation"], spec.split["salt"]
-    ok = False
     try:
         for n, item in enumerate(rendered, 1):
             # the split first: the validator reports the output file and line
@@ -131,7 +165,19 @@ def build_dataset(
             writers[item.split].add(item)
             if progress is not None and n % 1000 == 0:
                 progress(n)
-        errors, warnings = validator.finish({s: w.count for s, w in writers.items()})
+    except BaseException:
+        for writer in writers.values():
+            writer.finish(keep=False)
+        raise
+    return run
+
+
+def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
+    """The whole-dataset checks, then the files (kept only when nothing failed) and manifest."""
+    ctx, writers = run.ctx, run.writers
+    ok = False
+    try:
+        errors, warnings = run.validator.finish({s: w.count for s, w in writers.items()})
         ctx.problems.extend(errors)
         ctx.warnings.extend(warnings)
         ctx.raise_if_problems()
@@ -139,7 +185,7 @@ def build_dataset(
     finally:
         shas = {split: w.finish(keep=ok) for split, w in writers.items()}
 
-    manifest = _manifest(spec, ctx, writers, shas, counter, template)
+    manifest = _manifest(spec, ctx, writers, shas, run.counter, run.template)
     if out_dir is not None:
         atomic_write_json(out_dir / "manifest.json", manifest)
     return DatasetResult(

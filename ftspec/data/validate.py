@@ -91,6 +91,12 @@ class Tally:
 
     count: int = 0
     first: str = ""
+    first_at: tuple[str, int] | None = None  # (file, line): orders tallies merged from shards
+
+    def merge(self, other: Tally) -> None:
+        self.count += other.count
+        if other.first_at is not None and (self.first_at is None or other.first_at < self.first_at):
+            self.first, self.first_at = other.first, other.first_at
 
 
 class DatasetValidator:
@@ -108,6 +114,8 @@ class DatasetValidator:
         info = lookup(spec.base_model)
         self.limit: int | None = info.context_limit if info else None
         self.lines = {"train": 0, "validation": 0}
+        self.output_lines = True  # name the output line; off for a shard of a parallel run
+        self.max_shown = MAX_SHOWN_ERRORS  # a shard of a parallel run shows its share
         self.shown_errors = 0
         self.hidden_errors = 0
         self.missing_system = Tally()
@@ -133,9 +141,9 @@ class DatasetValidator:
                 self.ctx.bad_row(origin.source, "skip", origin.file, origin.line, f"{check}: {detail}")
             return False
         self.lines[item.split] += 1
-        where = f"{item.split}.jsonl:{self.lines[item.split]}"
+        where = f" ({item.split}.jsonl:{self.lines[item.split]})" if self.output_lines else ""
         for check, detail in problems:
-            self._error(Problem(Location(origin.file, origin.line), f"{check}: {detail} ({where})"))
+            self._error(Problem(Location(origin.file, origin.line), f"{check}: {detail}{where}"))
         if self.kind == "chat" and isinstance(item.record, dict):
             self._chat_stats(item.record, origin)
         elif self.kind == "completion":
@@ -143,7 +151,7 @@ class DatasetValidator:
         return True
 
     def _error(self, problem: Problem) -> None:
-        if self.shown_errors < MAX_SHOWN_ERRORS:
+        if self.shown_errors < self.max_shown:
             self.shown_errors += 1
             self.ctx.problems.append(problem)
         else:
@@ -169,7 +177,8 @@ class DatasetValidator:
     @staticmethod
     def _note(tally: Tally, origin: Origin) -> None:
         tally.count += 1
-        tally.first = tally.first or str(origin)  # formatted only once: this runs per example
+        if tally.first_at is None:  # formatted once: this runs per example
+            tally.first, tally.first_at = str(origin), (origin.file, origin.line)
 
     def _completion_problems(self, record: Any) -> list[tuple[str, str]]:
         if not isinstance(record, dict) or not isinstance(record.get("prompt"), str) or not isinstance(record.get("completion"), str):
@@ -205,6 +214,21 @@ class DatasetValidator:
         self.same_completion &= completion == self.first_completion
         self.prompt_prefix = _common_prefix(self.prompt_prefix or "", prompt)
         self.completion_prefix = _common_prefix(self.completion_prefix or "", completion)
+
+    # ---- parallel validation (chat data) ----------------------------------------------------
+    def shard_state(self) -> dict[str, Any]:
+        """What ``finish`` needs from one shard (picklable)."""
+        return {"lines": dict(self.lines), "hidden_errors": self.hidden_errors,
+                "missing_system": self.missing_system, "missing_user": self.missing_user,
+                "over_limit_estimates": self.over_limit_estimates}
+
+    def merge_shard_state(self, state: dict[str, Any]) -> None:
+        for split, n in state["lines"].items():
+            self.lines[split] += n
+        self.hidden_errors += state["hidden_errors"]
+        self.missing_system.merge(state["missing_system"])
+        self.missing_user.merge(state["missing_user"])
+        self.over_limit_estimates += state["over_limit_estimates"]
 
     # ---- whole dataset --------------------------------------------------------------------
     def finish(self, counts_by_split: dict[str, int]) -> tuple[list[Problem], list[str]]:

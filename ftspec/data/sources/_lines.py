@@ -35,11 +35,16 @@ def read_lines(source: Source, path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` for every non-blank line; undecodable lines are bad rows."""
     shown = source.shown(path)
     encoding = resolve_encoding(source, path)
+    index, count = source.ctx.shard or (0, 1)
     if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
-        yield from _read_text_lines(path, encoding, shown)
+        for number, text in _read_text_lines(path, encoding, shown):
+            if count == 1 or number % count == index:
+                yield number, text
         return
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, 1):
+            if count > 1 and number % count != index:
+                continue  # another worker's share (parallel validation)
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError as exc:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 class Transform:
     stage: ClassVar[str] = "pre"
+    # True when the result for one example never depends on others (no dedupe sets, no
+    # sampling heaps): such transforms can run on shards of the data in parallel.
+    per_example: ClassVar[bool] = False
 
     def __init__(self, name: str, options: dict[str, Any], spec: Spec, ctx: BuildContext, index: int) -> None:
         self.name = name

@@ -40,6 +40,7 @@ def empty_reason(record: dict[str, Any]) -> str | None:
 
 @TRANSFORMS.register("drop_empty")
 class DropEmpty(Transform):
+    per_example = True
     def apply(self, items: Iterator[Example]) -> Iterator[Example]:
         for example in items:
             reason = empty_reason(example.record)

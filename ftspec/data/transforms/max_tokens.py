@@ -15,6 +15,7 @@ from ftspec.errors import DataError, Location, Problem
 
 @TRANSFORMS.register("max_tokens")
 class MaxTokens(Transform):
+    per_example = True
     stage = "post"
 
     def limit(self) -> int:

@@ -16,6 +16,7 @@ from ftspec.data.transforms import TRANSFORMS, Transform
 
 @TRANSFORMS.register("scrub_pii")
 class ScrubPii(Transform):
+    per_example = True
     stage = "pre"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
