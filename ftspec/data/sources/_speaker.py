@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
+from ftspec.data.encoding import decode_error, open_text
 from ftspec.data.records import Example
 from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper
 from ftspec.data.sources import Source
+from ftspec.errors import DataError
 
 
 class SpeakerSource(Source):
@@ -25,4 +28,41 @@ class SpeakerSource(Source):
         self.ctx.raise_if_problems()
 
     def _read_file(self, path: Path) -> Iterator[Message]:
+        shown = self.shown(path)
+        fh, encoding = open_text(path, self.source.encoding, shown=shown)
+        reader = LineCounter(fh)
+        try:
+            with fh:
+                yield from self._parse(reader, shown)
+        except UnicodeDecodeError as exc:
+            raise DataError([decode_error(shown, reader.line + 1, encoding, exc)]) from None
+
+    def _parse(self, reader: LineCounter, shown: str) -> Iterator[Message]:
+        """The messages of one file, read through ``reader`` (which counts lines)."""
         raise NotImplementedError
+
+
+class LineCounter:
+    """Iterates a text file's lines, counting them (csv.reader consumes it line by line)."""
+
+    def __init__(self, fh: TextIO) -> None:
+        self.fh = fh
+        self.line = 0
+        self._first: str | None = None
+
+    def peek_first(self) -> str:
+        self._first = self.fh.readline()
+        return self._first
+
+    def __iter__(self) -> LineCounter:
+        return self
+
+    def __next__(self) -> str:
+        if self._first is not None:
+            line, self._first = self._first, None
+        else:
+            line = self.fh.readline()
+            if not line:
+                raise StopIteration
+        self.line += 1
+        return line

@@ -14,13 +14,10 @@ import csv
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
-from typing import TextIO
 
-from ftspec.data.encoding import decode_error, open_text
 from ftspec.data.shaping import Message
 from ftspec.data.sources import SOURCES
-from ftspec.data.sources._speaker import SpeakerSource
+from ftspec.data.sources._speaker import LineCounter, SpeakerSource
 from ftspec.errors import DataError, Location, Problem
 
 RECOGNISED = (
@@ -106,22 +103,13 @@ def _month(name: str) -> int:
 
 @SOURCES.register("kakaotalk")
 class KakaoTalkSource(SpeakerSource):
-
-
-    def _read_file(self, path: Path) -> Iterator[Message]:
-        shown = self.shown(path)
-        fh, encoding = open_text(path, self.source.encoding, shown=shown)
-        reader = LineCounter(fh)
-        try:
-            with fh:
-                first = reader.peek_first()
-                header = first.lstrip("\ufeff").strip().replace('"', "").replace(" ", "").lower()
-                if header == "date,user,message":
-                    yield from self._read_csv(reader, shown)
-                else:
-                    yield from self._read_text(reader, shown)
-        except UnicodeDecodeError as exc:
-            raise DataError([decode_error(shown, reader.line + 1, encoding, exc)]) from None
+    def _parse(self, reader: LineCounter, shown: str) -> Iterator[Message]:
+        first = reader.peek_first()
+        header = first.lstrip("\ufeff").strip().replace('"', "").replace(" ", "").lower()
+        if header == "date,user,message":
+            yield from self._read_csv(reader, shown)
+        else:
+            yield from self._read_text(reader, shown)
 
     # ---- PC CSV ----------------------------------------------------------------------------
     def _read_csv(self, reader: LineCounter, shown: str) -> Iterator[Message]:
@@ -243,29 +231,3 @@ class KakaoTalkSource(SpeakerSource):
         if kind := system_kind(stripped):
             return ("system", kind)
         return None
-
-
-class LineCounter:
-    """Iterates a text file's lines, counting them (csv.reader consumes it line by line)."""
-
-    def __init__(self, fh: TextIO) -> None:
-        self.fh = fh
-        self.line = 0
-        self._first: str | None = None
-
-    def peek_first(self) -> str:
-        self._first = self.fh.readline()
-        return self._first
-
-    def __iter__(self) -> LineCounter:
-        return self
-
-    def __next__(self) -> str:
-        if self._first is not None:
-            line, self._first = self._first, None
-        else:
-            line = self.fh.readline()
-            if not line:
-                raise StopIteration
-        self.line += 1
-        return line

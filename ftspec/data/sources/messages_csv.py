@@ -10,13 +10,10 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
-from ftspec.data.encoding import decode_error, open_text
 from ftspec.data.shaping import SHAPING_OPTIONS, Message
 from ftspec.data.sources import SOURCES
-from ftspec.data.sources._speaker import SpeakerSource
-from ftspec.data.sources.kakaotalk import LineCounter
+from ftspec.data.sources._speaker import LineCounter, SpeakerSource
 from ftspec.errors import DataError, Location, Problem, did_you_mean
 
 ROLES = ("speaker", "time", "text")
@@ -43,15 +40,9 @@ class MessagesCsvSource(SpeakerSource):
         mapping.update(self.source.options.get("columns") or {})
         return mapping
 
-    def _read_file(self, path: Path) -> Iterator[Message]:
-        shown = self.shown(path)
-        fh, encoding = open_text(path, self.source.encoding, shown=shown)
-        reader = LineCounter(fh)
+    def _parse(self, reader: LineCounter, shown: str) -> Iterator[Message]:
         try:
-            with fh:
-                yield from self._rows(csv.reader(reader, strict=True), reader, shown)
-        except UnicodeDecodeError as exc:
-            raise DataError([decode_error(shown, reader.line + 1, encoding, exc)]) from None
+            yield from self._rows(csv.reader(reader, strict=True), reader, shown)
         except csv.Error as exc:
             raise DataError([Problem(Location(shown, reader.line), f"malformed CSV: {exc}")]) from None
 
