@@ -44,10 +44,6 @@ def _models() -> dict[str, BaseModel]:
     return {name: BaseModel(name=name, **fields) for name, fields in raw.items()}
 
 
-def known_models() -> list[str]:
-    return sorted(_models())
-
-
 def base_name(model: str) -> str:
     """``ft:BASE:org:suffix:id[:ckpt-step-N]`` -> ``BASE``; other names unchanged."""
     if model.startswith("ft:"):

@@ -14,7 +14,6 @@ from ftspec.errors import LockError
 from ftspec.util import atomic_write_text
 
 LOCK_VERSION = 1
-KEYS = ("lock_version", "spec_sha256", "dataset", "provider", "base_model", "files", "job", "model", "evals")
 
 
 def lock_path(spec_path: str | Path) -> Path:

@@ -42,9 +42,6 @@ class State:
         atomic_write_json(self.task_path(spec_name, task),
                           {"state_version": STATE_VERSION, "inputs": inputs, "outputs": outputs})
 
-    def forget_task(self, spec_name: str, task: str) -> None:
-        self.task_path(spec_name, task).unlink(missing_ok=True)
-
     # ---- receipts: one file per side effect, named by its idempotency key -----------------
     def receipt_path(self, scope: str, kind: str, key: str) -> Path:
         return self.dir / "receipts" / scope / kind / f"{key}.json"

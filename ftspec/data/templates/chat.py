@@ -13,8 +13,6 @@ from ftspec.data.templates import (
     jinja_environment,
 )
 
-SYSTEM_VARIABLES = ("name", "source", "system", "base_model")
-
 
 @TEMPLATES.register("chat")
 class ChatTemplate(Template):

@@ -132,7 +132,7 @@ class Engine:
         for r_index, request in enumerate(requests):
             choices, reasons, used = [], [], 0
             for row in out[r_index * n : (r_index + 1) * n, prompt_len:].tolist():
-                text, reason, count = self._finish(row, request.stop or [], config.max_new_tokens)
+                text, reason, count = self._finish(row, request.stop or [])
                 choices.append(text)
                 reasons.append(reason)
                 used += count
@@ -140,7 +140,7 @@ class Engine:
                                       completion_tokens=used, latency_s=latency, finish_reasons=reasons))
         return results
 
-    def _finish(self, ids: list[int], stops: list[str], max_new: int) -> tuple[str, str, int]:
+    def _finish(self, ids: list[int], stops: list[str]) -> tuple[str, str, int]:
         """Cut a row at its first end token, then at its first stop string (not returned)."""
         enders = set(self.stop_ids())
         reason = "length"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -23,7 +22,6 @@ from typing import Any
 from ftspec.errors import ProviderError
 
 BUNDLED = "gemma-3-270m"
-GEMMA_FORMAT = "gemma"  # the turn format used when a tokenizer has no chat template
 
 
 @dataclass(frozen=True)
@@ -302,7 +300,3 @@ def load_base_model(base_model: str, device: str, *, dtype=None):
 def describe(base_model: str) -> dict[str, Any]:
     ref = resolve_base(base_model)
     return {"name": ref.name, "kind": ref.kind, "location": ref.location, "sha256": base_sha256(ref)}
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
