@@ -19,14 +19,15 @@ def _json(data) -> None:
 @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Build this many independent specs in parallel.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("--no-pull", is_flag=True, help="Retrain a locked local model missing here instead of pulling it.")
 @click.pass_context
-def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: bool) -> None:
+def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: bool, no_pull: bool) -> None:
     """Build SPECs: dataset, upload, training job, model, evals, lockfile; only what changed."""
     from ftspec.graph.build import build as run_build
     from ftspec.graph.lockfile import load_lock
 
     verbose = (ctx.obj or {}).get("verbosity", 0) > 0
-    result = run_build(list(spec_paths), jobs=jobs, verbose=verbose)
+    result = run_build(list(spec_paths), jobs=jobs, verbose=verbose, pull=not no_pull)
     summary = {name: {"lock": str(path), "model": load_lock(path).get("model")}
                for name, path in sorted(result.locks.items())}
     if as_json:
@@ -43,19 +44,27 @@ def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: 
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 def status(spec_paths: tuple[Path, ...], as_json: bool) -> None:
     """Which tasks of SPEC are up to date, and why the others are stale."""
+    from ftspec.artifacts.sync import artifact_status
     from ftspec.graph.status import spec_status
+    from ftspec.project import project_root
     from ftspec.spec import load_spec
 
-    results = [spec_status(load_spec(p)) for p in spec_paths]
+    specs = [load_spec(p) for p in spec_paths]
+    results = [(spec_status(s), artifact_status(s, project_root(s.path))) for s in specs]
     if as_json:
-        _json([r.to_json() for r in results])
+        _json([{**r.to_json(), "artifacts": [a.to_json() for a in arts]} for r, arts in results])
         return
-    for r in results:
+    for r, arts in results:
         click.echo(f"{r.spec}: {r.summary}")
         for t in r.tasks:
             state = "up to date" if t.uptodate else "stale: " + "; ".join(t.reasons)
             reuse = f" (will reuse {t.reuse})" if t.reuse else ""
             click.echo(f"  {t.task:<28} {state}{reuse}")
+        for a in arts:
+            where = f" '{a.remote}'" if a.remote else ""
+            state = a.state.replace("in the remote", f"in the remote{where}") if a.remote else a.state
+            detail = f": {a.detail}" if a.detail else ""
+            click.echo(f"  {a.artifact:<28} {state}{detail}")
 
 
 @click.command()
@@ -78,12 +87,17 @@ def cancel(spec_path: Path, as_json: bool) -> None:
 @click.argument("spec_paths", metavar="[SPEC...]", nargs=-1, type=SpecPath)
 @click.option("--yes", is_flag=True, help="Delete what is listed (default: only list).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
-def gc(spec_paths: tuple[Path, ...], yes: bool, as_json: bool) -> None:
+@click.option("--remote", "remote_name", is_flag=False, flag_value="", default=None, metavar="[NAME]",
+              help="Collect the artifact remote (default one, or NAME) instead of provider files.")
+def gc(spec_paths: tuple[Path, ...], yes: bool, as_json: bool, remote_name: str | None) -> None:
     """List remote files and models no lockfile in the repo references; delete with --yes."""
     from ftspec.graph.remote import gc as do_gc
     from ftspec.project import project_root
 
     root = project_root(spec_paths[0] if spec_paths else Path.cwd())
+    if remote_name is not None:
+        _gc_remote(root, remote_name or None, yes, as_json)
+        return
     found = do_gc(root, list(spec_paths) or None, delete=yes)
     if as_json:
         _json([g.to_json() for g in found])
@@ -117,3 +131,23 @@ def models(as_json: bool) -> None:
     for r in rows:
         retire = f", base retires {r['base_model_shutdown']}" if r["base_model_shutdown"] else ""
         click.echo(f"{r['spec']}: {r['model'] or '-'} [{r['provider']}, {r['status']}{retire}]")
+
+
+def _gc_remote(root: Path, remote_name: str | None, yes: bool, as_json: bool) -> None:
+    from ftspec.artifacts.gc import gc_remote
+
+    found = gc_remote(root, remote_name, delete=yes)
+    if as_json:
+        _json(found.to_json())
+        return
+    verb = "deleted" if yes else "unreferenced"
+    for sha, size in found.objects.items():
+        click.echo(f"{found.remote}: {verb} object {sha} ({size:,} bytes)")
+    for key, size in found.temp.items():
+        click.echo(f"{found.remote}: {verb if yes else 'incomplete upload'} {key} ({size:,} bytes)")
+    total = len(found.objects) + len(found.temp)
+    if not total:
+        click.echo("nothing to collect", err=True)
+    elif not yes:
+        click.echo(f"{total} unreferenced object(s) in remote '{found.remote}' (no lockfile on any branch "
+                   "names them); run again with --yes to delete them", err=True)

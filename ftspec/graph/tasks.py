@@ -37,8 +37,10 @@ class SpecGraph:
     """The tasks of one spec, their checks and their actions."""
 
     def __init__(self, spec: Spec, root: Path, *, echo: Callable[[str], None] = print,
-                 live: bool = False, provider_factory: Callable[[Spec], Any] | None = None) -> None:
+                 live: bool = False, provider_factory: Callable[[Spec], Any] | None = None,
+                 pull: bool = True) -> None:
         self.spec = spec
+        self.pull = pull  # pull a locked model from a remote instead of retraining it
         self.root = Path(root)
         self.state = State(self.root)
         self.echo = echo
@@ -212,6 +214,9 @@ class SpecGraph:
         self.state.save_task(self.spec.name, "job", inputs, {"id": job_id, "key": key})
 
     def _create_job(self, key: str, inputs: dict[str, Any]) -> str:
+        from ftspec.artifacts.sync import restore_model
+
+        restore_model(self.spec, self.root, self.provider, key, pull_enabled=self.pull, echo=self.echo)
         found = self.provider.find_job(key)
         if found is not None:
             self.echo(f"{self.spec.name}: job found on {self.spec.provider}: {found.id} ({found.status}, reused)")
@@ -335,7 +340,7 @@ class SpecGraph:
             if recorded is not None:
                 evals[name] = recorded["outputs"]
         hp = {**self.hyperparameters(), **(out.get("hyperparameters") or {})}
-        return {
+        lock = {
             "lock_version": LOCK_VERSION,
             "spec_sha256": self.spec.sha256,
             "dataset": {"sha256": dataset["dataset_sha256"], "counts": dataset["counts"],
@@ -348,6 +353,13 @@ class SpecGraph:
             "model": out.get("fine_tuned_model"),
             "evals": evals,
         }
+        from ftspec.artifacts.sync import has_model_kind, model_lock_entry
+
+        if has_model_kind(self.spec):  # the model lives on this machine: record its tree
+            artifacts = model_lock_entry(self.spec, self.root, self.provider, out.get("fine_tuned_model"))
+            if artifacts:
+                lock["artifacts"] = artifacts
+        return lock
 
     @property
     def lock_file(self) -> Path:
