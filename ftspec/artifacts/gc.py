@@ -49,8 +49,11 @@ def lock_texts(root: Path) -> list[tuple[str, str]]:
 
 def referenced(root: Path, store: RemoteStore) -> set[str]:
     """Every sha256 a lockfile references: dataset splits, model trees and the files they list."""
+    from ftspec.artifacts.generations import referenced_blobs
+
     shas: set[str] = set()
     trees: set[str] = set()
+    models: set[str] = set()
     for _, text in lock_texts(root):
         try:
             lock = json.loads(text)
@@ -62,6 +65,8 @@ def referenced(root: Path, store: RemoteStore) -> set[str]:
         tree = ((lock.get("artifacts") or {}).get("model") or {}).get("sha256")
         if tree:
             trees.add(tree)
+        if lock.get("model"):
+            models.add(str(lock["model"]))
     for tree in trees:
         shas.add(tree)
         with store.errors(f"read tree {tree[:12]}"):
@@ -70,7 +75,7 @@ def referenced(root: Path, store: RemoteStore) -> set[str]:
             except FileNotFoundError:
                 continue
         shas.update(r["sha256"] for r in parse_listing(data, f"tree {tree}"))
-    return shas
+    return shas | referenced_blobs(store, models)
 
 
 @dataclass

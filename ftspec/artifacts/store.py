@@ -154,6 +154,14 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f}"
 
 
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
 @dataclass(frozen=True)
 class Blob:
     """A local file (or bytes) to push, addressed by the sha256 of its content."""

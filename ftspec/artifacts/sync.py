@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from ftspec.artifacts.config import load_config
+from ftspec.artifacts.generations import pull_generations, push_generations
 from ftspec.artifacts.kinds import MODEL_ARTIFACTS
-from ftspec.artifacts.store import Blob, Progress, RemoteError, RemoteStore, run_parallel
+from ftspec.artifacts.store import (
+    Blob,
+    Progress,
+    RemoteError,
+    RemoteStore,
+    human_bytes,
+    run_parallel,
+)
 from ftspec.artifacts.tree import Tree, parse_listing
 from ftspec.errors import FtspecError, LockError
 from ftspec.project import state_dir
@@ -54,7 +62,7 @@ def has_model_kind(spec) -> bool:
 
 
 def model_kind(spec):
-    return MODEL_ARTIFACTS.get(spec.provider)
+    return MODEL_ARTIFACTS.get(spec.provider)()
 
 
 # ---- which remotes hold a tree ---------------------------------------------------------------
@@ -173,6 +181,7 @@ def push(specs: list, root: Path, *, remote: str | None = None, jobs: int = DEFA
             continue
         store.push(tree.blob)  # the listing last: a tree exists remotely only once its files do
         remember_remote(root, tree.sha256, store.name)
+        push_generations(root, store, lock["model"])
         entry = {"sha256": tree.sha256, "bytes": tree.size, "remotes": known_remotes(root, tree.sha256)}
         if (lock.get("artifacts") or {}).get("model") != entry:
             lock = {**lock, "artifacts": {**(lock.get("artifacts") or {}), "model": entry}}
@@ -211,6 +220,7 @@ def pull_model(spec, root: Path, provider, store: RemoteStore, lock_file: Path, 
     files = {r["path"]: staging / r["sha256"] for r in rows}
     model_kind(spec).install(provider, lock["model"], files)
     remember_remote(root, tree_sha, store.name)
+    pull_generations(root, store, lock["model"])
     shutil.rmtree(staging, ignore_errors=True)
     return sum(r["bytes"] for r in rows)
 
@@ -325,7 +335,7 @@ def restore_model(spec, root: Path, provider, job_key: str, *, pull_enabled: boo
     for store in _stores(root, lock, None):
         if store.has(entry["sha256"]):
             size = pull_model(spec, root, provider, store, lock_file, lock, progress_label=f"{spec.name}: pull")
-            echo(f"{spec.name}: pulled model {model} from remote '{store.name}' ({size / 1e6:.1f} MB); "
+            echo(f"{spec.name}: pulled model {model} from remote '{store.name}' ({human_bytes(size)}); "
                  "no training run")
             return True
     echo(f"{spec.name}: model {model} is in no remote; training it again")

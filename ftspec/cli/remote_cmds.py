@@ -75,12 +75,14 @@ def remote_remove(name: str) -> None:
 
 
 def _report(results, verb: str, as_json: bool) -> None:
+    from ftspec.artifacts.store import human_bytes
+
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2, sort_keys=True))
         return
     for r in results:
         moved = ", ".join(r.sent) or "nothing"
-        click.echo(f"{r.spec}: {verb} {moved} ({r.bytes / 1e6:.1f} MB transferred)")
+        click.echo(f"{r.spec}: {verb} {moved} ({human_bytes(r.bytes)} transferred)")
         for item in r.present:
             click.echo(f"{r.spec}: {item} already here")
         for item in r.missing:

@@ -22,4 +22,4 @@ class ModelArtifact(Protocol):
         """Put pulled, verified files (relative path -> temp file) in place, atomically."""
 
 
-MODEL_ARTIFACTS: Registry[ModelArtifact] = Registry("model artifact kind", "ftspec.artifacts.kinds")
+MODEL_ARTIFACTS: Registry[type[ModelArtifact]] = Registry("model artifact kind", "ftspec.artifacts.kinds")
