@@ -135,8 +135,8 @@ class Progress:
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
         eta = "-" if left == float("inf") else f"{left:.0f}s"
-        return (f"{self.verb}: {_mb(self.done)} / {_mb(self.total)} MB, {_mb(rate)} MB/s, ETA {eta} "
-                f"({self.done_objects}/{self.objects} objects)")
+        return (f"{self.verb}: {human_bytes(self.done)} / {human_bytes(self.total)}, "
+                f"{human_bytes(rate)}/s, ETA {eta} ({self.done_objects}/{self.objects} objects)")
 
     def _draw(self, *, final: bool) -> None:
         end = "\n" if final or not self.tty else ""
@@ -148,10 +148,6 @@ class Progress:
         with self._lock:
             if self.objects:
                 self._draw(final=True)
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f}"
 
 
 def human_bytes(n: float) -> str:

@@ -20,7 +20,7 @@ def test_push_then_pull_in_a_second_clone_makes_no_training_run(trained, s3, rem
 
     pushed = ftspec(["push"], pusher, env_a)
     assert pushed.returncode == 0, pushed.stderr
-    assert "push: " in pushed.stderr and "MB/s, ETA" in pushed.stderr  # the progress line
+    assert "push: " in pushed.stderr and "B/s, ETA" in pushed.stderr  # the progress line
     assert f"pushed dataset train, dataset validation, model {model}" in pushed.stdout
     after = json.loads((pusher / "specs" / "support.lock").read_text())
     assert after["artifacts"]["model"] == {**tree, "remotes": ["origin"]}
