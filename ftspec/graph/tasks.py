@@ -21,7 +21,6 @@ from ftspec.spec.model import Spec
 from ftspec.util import sha256_file
 
 SPLITS = ("train", "validation")
-AUTO_BY_PROVIDER = ("batch_size", "learning_rate_multiplier")  # remote providers choose these
 
 
 def evals_runner():
@@ -233,11 +232,11 @@ class SpecGraph:
         raw_hp = self.spec.hyperparameters
         extras: dict[str, Any] = {
             "hyperparameters": dict((self.spec.raw.get("hyperparameters") or {}).get(self.spec.provider) or {}),
-            "auto": sorted(k for k in AUTO_BY_PROVIDER if raw_hp.get(k) == "auto"),
         }
         return JobRequest(
             model=self.spec.base_model, training_file=inputs["training_file"], idempotency_key=key,
             validation_file=inputs["validation_file"], hyperparameters=hp,
+            requested_hyperparameters={k: raw_hp.get(k) for k in hp},
             method=inputs["method"], suffix=inputs["suffix"], seed=inputs["seed"],
             metadata={**(job.get("metadata") or {}), "ftspec_spec": self.spec.name},
             integrations=list(job.get("integrations") or []), extras=extras,
