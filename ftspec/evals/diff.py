@@ -66,7 +66,7 @@ def git_root(start: Path) -> Path:
 
 def open_side(spec_path: Path, rev: str | None, root: Path | None = None) -> Side:
     from ftspec.errors import LockError
-    from ftspec.graph.lockfile import load_lock, lock_path
+    from ftspec.lockfile import load_lock, lock_path
 
     spec_path = spec_path.resolve()
     root = root or git_root(spec_path)

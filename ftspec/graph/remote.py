@@ -8,8 +8,8 @@ from typing import Any
 
 from ftspec.errors import FtspecError, LockError
 from ftspec.graph.inputs import provider_scope
-from ftspec.graph.lockfile import load_lock, lock_path
 from ftspec.graph.state import State
+from ftspec.lockfile import load_lock, lock_path
 from ftspec.project import project_root
 
 SKIP_DIRS = {".git", ".ftspec", ".venv", "node_modules", "__pycache__"}
