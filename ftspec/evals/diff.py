@@ -145,15 +145,12 @@ def example_index(side: Side) -> dict[str, str]:
 
 def _examples_at(root: Path, spec_rel: str) -> dict[str, str]:
     from ftspec.data.context import BuildContext
-    from ftspec.data.pipeline import _read_all, _transforms
+    from ftspec.data.examples import iter_examples
     from ftspec.spec.loader import load_spec
 
     spec = load_spec(root / spec_rel)
     ctx = BuildContext()
-    pre, _ = _transforms(spec, ctx)
-    examples = _read_all(spec, ctx)
-    for transform in pre:
-        examples = transform.apply(iter(examples))
+    examples = iter_examples(spec, ctx, review=False)
     out = {}
     for example in examples:
         origin = example.origin
