@@ -87,12 +87,10 @@ def violations() -> list[str]:
     return out
 
 
-# Upward imports still in main when this test landed (issue 9), listed exactly so the test
-# fails on any new one and on any of these once fixed. Owners: spec/loader.py and data/tokens.py
-# (arch-data, unfinished), evals/diff.py:69 (arch-graph moves the lockfile to the top level).
+# Upward imports that remain, listed exactly so the test fails on any new one and on any of
+# these once fixed (then the entry is removed here).
 KNOWN = {
     "ftspec/data/tokens.py:257: data imports ftspec.providers (providers)",
-    "ftspec/evals/diff.py:69: evals imports ftspec.graph.lockfile (graph)",
     "ftspec/spec/loader.py:197: spec imports ftspec.data.sources (data)",
     "ftspec/spec/loader.py:275: spec imports ftspec.evals.spec_checks (evals)",
     "ftspec/spec/loader.py:282: spec imports ftspec.data.templates (data)",
