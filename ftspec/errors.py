@@ -75,8 +75,23 @@ class DataError(ProblemsError):
     """A data file has bad rows (``file:LINE: reason``) or fails dataset validation."""
 
 
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
 class ProviderError(FtspecError):
-    """A provider refused or failed a request."""
+    """A provider refused or failed a request.
+
+    ``status`` is the HTTP status (None when there was no response, or no HTTP at all);
+    ``retryable`` says whether the same request may succeed later (rate limits, 5xx,
+    timeouts, dropped connections); ``retry_after`` is the server's Retry-After in seconds.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None,
+                 retryable: bool | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retryable = (status in RETRYABLE_STATUS) if retryable is None else retryable
+        self.retry_after = retry_after
 
 
 class ProviderNotFoundError(FtspecError):
@@ -84,7 +99,10 @@ class ProviderNotFoundError(FtspecError):
 
 
 class NeedsKeyError(ProviderError):
-    """The provider needs an API key that is not set."""
+    """The provider needs an API key that is not set (never retryable)."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, retryable=False)
 
 
 class JobFailedError(ProviderError):

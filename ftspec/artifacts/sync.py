@@ -38,7 +38,7 @@ SPLITS = ("train", "validation")
 
 # ---- what a lockfile references --------------------------------------------------------------
 def read_lock(spec) -> tuple[Path, dict[str, Any]] | None:
-    from ftspec.graph.lockfile import load_lock, lock_path
+    from ftspec.lockfile import load_lock, lock_path
 
     path = lock_path(spec.path)
     return (path, load_lock(path)) if path.is_file() else None
@@ -130,7 +130,7 @@ def _echo_default(line: str) -> None:
 def push(specs: list, root: Path, *, remote: str | None = None, jobs: int = DEFAULT_JOBS,
          echo: Callable[[str], None] = _echo_default) -> list[Transfer]:
     """Upload what the specs' lockfiles reference and the remote lacks; record it in the locks."""
-    from ftspec.graph.lockfile import write_lock
+    from ftspec.lockfile import write_lock
 
     store = RemoteStore(load_config(root).remote(remote))
     plans: list[tuple[Any, Transfer, list[Blob], Tree | None, Path, dict[str, Any]]] = []

@@ -24,7 +24,7 @@ def _json(data) -> None:
 def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: bool, no_pull: bool) -> None:
     """Build SPECs: dataset, upload, training job, model, evals, lockfile; only what changed."""
     from ftspec.graph.build import build as run_build
-    from ftspec.graph.lockfile import load_lock
+    from ftspec.lockfile import load_lock
 
     verbose = (ctx.obj or {}).get("verbosity", 0) > 0
     result = run_build(list(spec_paths), jobs=jobs, verbose=verbose, pull=not no_pull)

@@ -10,7 +10,7 @@ import click
 
 
 def _lock(spec) -> dict:
-    from ftspec.graph.lockfile import load_lock, lock_path
+    from ftspec.lockfile import load_lock, lock_path
 
     path = lock_path(spec.path)
     return load_lock(path) if path.is_file() else {}

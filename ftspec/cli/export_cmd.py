@@ -24,7 +24,7 @@ def export(spec_path: Path, fmt: str, out: Path | None, model_id: str | None) ->
     if spec.provider != "local":
         raise ProviderError(f"{spec_path}: export needs provider 'local' (this spec uses '{spec.provider}')")
     if model_id is None:
-        from ftspec.graph.lockfile import load_lock, lock_path
+        from ftspec.lockfile import load_lock, lock_path
 
         model_id = load_lock(lock_path(spec_path)).get("model")
         if not model_id:

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ftspec.data.context import BuildContext
+from ftspec.data.examples import build_transforms, iter_examples
 from ftspec.data.records import Example, Rendered, record_line
-from ftspec.data.sources import read_source
 from ftspec.data.split import assign_split
 from ftspec.data.templates import TemplateError, get_template
-from ftspec.data.transforms import TRANSFORMS
 from ftspec.spec.model import Spec
 from ftspec.util import AtomicWriter, atomic_write_json, sha256_obj
 
@@ -140,14 +139,8 @@ def stream_examples(
     on_error = {s.name: s.on_error for s in spec.sources}
     forced_split = {s.name: s.split for s in spec.sources}
 
-    pre, post = _transforms(spec, ctx)
-    examples: Iterable[Any] = _read_all(spec, ctx)
-    for transform in pre:
-        examples = transform.apply(iter(examples))
-    if spec.review is not None:
-        from ftspec.data.review import apply_review
-
-        examples = apply_review(iter(examples), spec, ctx)
+    pre, post = build_transforms(spec, ctx)
+    examples = iter_examples(spec, ctx, pre_transforms=pre)
     rendered: Iterable[Any] = _render(examples, template, ctx, on_error)
     rendered = _count_tokens(rendered, run.counter)
     for transform in post:
@@ -197,19 +190,6 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
         warnings=list(ctx.warnings),
         token_values={s: writers[s].tokens for s in SPLITS},
     )
-
-
-def _read_all(spec: Spec, ctx: BuildContext) -> Iterator[Example]:
-    for source in spec.sources:
-        yield from read_source(source, spec, ctx)
-
-
-def _transforms(spec: Spec, ctx: BuildContext):
-    pre, post = [], []
-    for index, (name, options) in enumerate(spec.transforms):
-        transform = TRANSFORMS.get(name)(name, options, spec, ctx, index)
-        (post if transform.stage == "post" else pre).append(transform)
-    return pre, post
 
 
 def _render(examples: Iterable[Example], template, ctx: BuildContext, on_error: dict[str, str]) -> Iterator[Rendered]:

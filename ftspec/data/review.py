@@ -191,14 +191,10 @@ class ReviewResult:
 
 def collect_examples(spec: Spec) -> Iterator[Example]:
     """The examples the template would see, before any review decision."""
-    from ftspec.data.pipeline import _read_all, _transforms
+    from ftspec.data.examples import iter_examples
 
     ctx = BuildContext()
-    pre, _post = _transforms(spec, ctx)
-    examples: Iterator[Example] = _read_all(spec, ctx)
-    for transform in pre:
-        examples = transform.apply(iter(examples))
-    yield from examples
+    yield from iter_examples(spec, ctx, review=False)
     ctx.raise_if_problems()
 
 

@@ -66,7 +66,7 @@ def git_root(start: Path) -> Path:
 
 def open_side(spec_path: Path, rev: str | None, root: Path | None = None) -> Side:
     from ftspec.errors import LockError
-    from ftspec.graph.lockfile import load_lock, lock_path
+    from ftspec.lockfile import load_lock, lock_path
 
     spec_path = spec_path.resolve()
     root = root or git_root(spec_path)
@@ -145,15 +145,12 @@ def example_index(side: Side) -> dict[str, str]:
 
 def _examples_at(root: Path, spec_rel: str) -> dict[str, str]:
     from ftspec.data.context import BuildContext
-    from ftspec.data.pipeline import _read_all, _transforms
+    from ftspec.data.examples import iter_examples
     from ftspec.spec.loader import load_spec
 
     spec = load_spec(root / spec_rel)
     ctx = BuildContext()
-    pre, _ = _transforms(spec, ctx)
-    examples = _read_all(spec, ctx)
-    for transform in pre:
-        examples = transform.apply(iter(examples))
+    examples = iter_examples(spec, ctx, review=False)
     out = {}
     for example in examples:
         origin = example.origin

@@ -1,67 +1,34 @@
-"""Generation through the cache: batched for local providers, concurrent with backoff for
-remote ones, with a progress bar (ETA) over the requests that actually run."""
+"""Generation through the cache: batched for local providers, concurrent for remote ones
+(retries live in the provider layer), with a progress bar (ETA) over the requests that actually run."""
 
 from __future__ import annotations
 
-import random
 import sys
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from ftspec.errors import FtspecError, NeedsKeyError, ProviderNotFoundError
 from ftspec.evals.cache import EvalCache, generation_key
 
-MAX_ATTEMPTS = 6
-RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
-
 
 class GenerationFailed(Exception):
     """A request that failed for good; its case is marked errored with this message."""
 
 
-def is_retryable(exc: BaseException) -> bool:
-    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-    if isinstance(status, int):
-        return status in RETRYABLE_STATUS
-    text = str(exc).lower()
-    return "rate limit" in text or "429" in text or "timed out" in text or "temporarily" in text
-
-
-def retry_delay(exc: BaseException, attempt: int) -> float:
-    after = getattr(exc, "retry_after", None)
-    if isinstance(after, int | float) and after >= 0:
-        return min(float(after), 60.0)
-    return min(60.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
-
-
-def chat_with_backoff(provider, request, sleep: Callable[[float], None] = time.sleep):
-    """``provider.chat`` retried on rate limits and transient errors, with jittered backoff."""
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return provider.chat(request)
-        except (NeedsKeyError, ProviderNotFoundError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            if attempt + 1 < MAX_ATTEMPTS and is_retryable(exc):
-                sleep(retry_delay(exc, attempt))
-                continue
-            if isinstance(exc, FtspecError) or is_retryable(exc) or _is_provider_error(exc):
-                raise GenerationFailed(str(exc)) from exc
-            raise
-    raise AssertionError("unreachable")
-
-
-def _is_provider_error(exc: BaseException) -> bool:
-    return type(exc).__module__.split(".")[0] in ("openai", "httpx")
+def chat_once(provider, request):
+    """``provider.chat``; the provider already retried transient errors (ftspec.providers.retry),
+    so this layer never retries again. A ``ProviderError`` marks the case errored."""
+    try:
+        return provider.chat(request)
+    except (NeedsKeyError, ProviderNotFoundError):
+        raise
+    except FtspecError as exc:
+        raise GenerationFailed(str(exc)) from exc
 
 
 def batches_natively(provider) -> bool:
-    """Local providers override ``chat_batch`` to batch on the device; use it as is."""
-    from ftspec.providers.base import Provider
-
-    return type(provider).chat_batch is not Provider.chat_batch
+    """Local providers batch on the device (``Capabilities.native_batching``); use it as is."""
+    return provider.capabilities.native_batching
 
 
 class Generator:
@@ -108,7 +75,7 @@ class Generator:
                     bar.advance()
             return
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            futures = {pool.submit(chat_with_backoff, provider, r): (k, r) for k, r in items}
+            futures = {pool.submit(chat_once, provider, r): (k, r) for k, r in items}
             for future in as_completed(futures):
                 key, request = futures[future]
                 try:

@@ -55,13 +55,12 @@ def _reporter_class(result: BuildResult, echo: Callable[[str], None], verbose: b
 
 
 def build_graphs(specs: Sequence[Any], root: Path, *, echo: Callable[[str], None],
-                 live: bool, provider_factory=None, pull: bool = True) -> list[SpecGraph]:
+                 live: bool, pull: bool = True) -> list[SpecGraph]:
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise LockError(f"two specs share the name '{duplicates[0]}'; names key lockfiles and state")
-    return [SpecGraph(s, root, echo=echo, live=live, provider_factory=provider_factory, pull=pull)
-            for s in specs]
+    return [SpecGraph(s, root, echo=echo, live=live, pull=pull) for s in specs]
 
 
 def run_graphs(graphs: list[SpecGraph], root: Path, *, jobs: int = 1, verbose: bool = False,
@@ -115,7 +114,7 @@ def run_graphs(graphs: list[SpecGraph], root: Path, *, jobs: int = 1, verbose: b
 
 def build(spec_paths: Sequence[str | Path], *, jobs: int = 1, verbose: bool = False,
           echo: Callable[[str], None] | None = None, live: bool | None = None,
-          provider_factory=None, pull: bool = True) -> BuildResult:
+          pull: bool = True) -> BuildResult:
     """Build every spec; a second build of the same project waits for the first.
 
     ``pull``: a local model the lockfile names under the same job key is pulled from a remote
@@ -131,7 +130,7 @@ def build(spec_paths: Sequence[str | Path], *, jobs: int = 1, verbose: bool = Fa
     if live is None:
         live = jobs == 1 and len(specs) == 1 and sys.stderr.isatty()
     with sigterm_as_interrupt(), project_lock(root, announce=echo):
-        graphs = build_graphs(specs, root, echo=echo, live=live, provider_factory=provider_factory, pull=pull)
+        graphs = build_graphs(specs, root, echo=echo, live=live, pull=pull)
         return run_graphs(graphs, root, jobs=jobs, verbose=verbose, echo=echo)
 
 

@@ -8,10 +8,9 @@ from typing import Any
 
 from ftspec.errors import FtspecError, LockError
 from ftspec.graph.inputs import provider_scope
-from ftspec.graph.lockfile import load_lock, lock_path
 from ftspec.graph.state import State
+from ftspec.lockfile import load_lock, lock_path
 from ftspec.project import project_root
-from ftspec.providers.openai import FILE_PREFIX
 
 SKIP_DIRS = {".git", ".ftspec", ".venv", "node_modules", "__pycache__"}
 
@@ -75,8 +74,9 @@ class Garbage:
 def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False) -> list[Garbage]:
     """Remote files ftspec uploaded and models it trained that no lockfile references.
 
-    Only ftspec's own objects are candidates: files named ``ftspec-<key>.jsonl`` and models of
-    jobs this project's receipts recorded; nothing else in the account is ever touched.
+    Only ftspec's own objects are candidates: files the provider says ftspec uploaded
+    (``Provider.owns_file``) and models it says ftspec trained (``owns_model``) that this
+    project's receipts recorded; nothing else in the account is ever touched.
     """
     from ftspec.providers import provider_for_spec
     from ftspec.spec import load_spec
@@ -99,9 +99,10 @@ def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False
         try:
             garbage = Garbage(spec.provider)
             for f in provider.list_files():
-                if f.filename.startswith(FILE_PREFIX) and f.id not in referenced_files:
+                if provider.owns_file(f) and f.id not in referenced_files:
                     garbage.files.append({"id": f.id, "filename": f.filename, "bytes": f.bytes})
-            garbage.models = sorted(m for m in provider.list_models() if m in ours and m not in referenced_models)
+            garbage.models = sorted(m for m in provider.list_models()
+                                    if provider.owns_model(m) and m in ours and m not in referenced_models)
             if delete:
                 for f in garbage.files:
                     provider.delete_file(f["id"])
@@ -134,12 +135,9 @@ def models(root: Path) -> list[dict[str, Any]]:
             try:
                 provider = provider_for_spec(load_spec(spec_path), project_root=root)
                 try:
-                    if hasattr(provider, "model_status"):
-                        found = provider.model_status(model)
-                        row["status"] = "available" if found["exists"] else "missing"
-                        row["base_model_shutdown"] = row["base_model_shutdown"] or found.get("shutdown_date")
-                    else:
-                        row["status"] = "available" if model in provider.list_models() else "missing"
+                    found = provider.model_status(model)
+                    row["status"] = "available" if found["exists"] else "missing"
+                    row["base_model_shutdown"] = row["base_model_shutdown"] or found.get("shutdown_date")
                 finally:
                     provider.close()
             except FtspecError as exc:

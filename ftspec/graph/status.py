@@ -12,8 +12,8 @@ from typing import Any
 
 from ftspec.errors import FtspecError
 from ftspec.graph import inputs as inp
-from ftspec.graph.lockfile import dumps_lock
-from ftspec.graph.tasks import SPLITS, SpecGraph, evals_runner
+from ftspec.graph.tasks import SPLITS, SpecGraph, Stale, job_reusable
+from ftspec.lockfile import dumps_lock
 from ftspec.project import project_root
 
 FRIENDLY = {"template.system": "system prompt", "base_model": "base model"}
@@ -105,7 +105,7 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
     try:
         hp = inp.resolved_hyperparameters(spec, new_counts.get("train", 0))
         current = inp.job_inputs(spec, file_ids, hp)
-    except (FtspecError, KeyError):
+    except (FtspecError, Stale):
         current = None
     if job_rec is None:
         job_reasons.append("never created")
@@ -120,12 +120,12 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
             job_reasons.insert(0, "training file changes (new upload)")
         elif up_stale:
             job_reasons.insert(0, "training file changed")
-        receipt = state.receipt(g.scope, "jobs", job_rec["outputs"]["key"]) or {}
-        if not job_reasons and receipt.get("status") in ("failed", "cancelled"):
+        receipt = state.receipt(g.scope, "jobs", job_rec["outputs"]["key"])
+        if not job_reasons and receipt is not None and not job_reusable(receipt):
             job_reasons.append(f"last job {receipt.get('status')}: a new one will be created")
     if job_reasons and current is not None and (not up_stale or len(reuse_ids) == len(wanted)):
         receipt = state.receipt(g.scope, "jobs", inp.idempotency_key(current))
-        if receipt and receipt.get("status") not in ("failed", "cancelled"):
+        if receipt and job_reusable(receipt):
             job_reuse = f"{receipt['id']} ({receipt.get('status')}) from the run-cache"
     job_stale = bool(job_reasons)
     hp_changes = [r for r in job_reasons if r.startswith("hyperparameters.")]
@@ -148,8 +148,6 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
         reasons = []
         if wait_reasons:
             reasons.append("model changes")
-        elif evals_runner() is None:
-            reasons.append("evals runner not available (skipped)")
         else:
             try:
                 if not g.eval_uptodate(eval_name):
@@ -170,7 +168,7 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
         try:
             if not g.lock_file.is_file() or g.lock_file.read_text(encoding="utf-8") != dumps_lock(g.lock_data()):
                 lock_reasons.append("lockfile missing or out of date")
-        except (FtspecError, KeyError, Exception) as exc:  # noqa: BLE001 - status must not crash
+        except (FtspecError, Stale) as exc:
             lock_reasons.append(f"cannot compute lock: {exc}")
     tasks.append(TaskStatus(f"{name}.lock", not lock_reasons, lock_reasons))
 

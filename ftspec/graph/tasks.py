@@ -14,31 +14,25 @@ from typing import Any
 
 from ftspec.errors import FtspecError, JobFailedError
 from ftspec.graph import inputs as inp
-from ftspec.graph.lockfile import LOCK_VERSION, dumps_lock, lock_path, write_lock
 from ftspec.graph.state import State
+from ftspec.lockfile import LOCK_VERSION, dumps_lock, lock_path, write_lock
 from ftspec.providers.base import JobRequest
 from ftspec.spec.model import Spec
 from ftspec.util import sha256_file
 
 SPLITS = ("train", "validation")
-AUTO_BY_PROVIDER = ("batch_size", "learning_rate_multiplier")  # remote providers choose these
 
 
-def evals_runner():
-    """The evals runner module, or None while it is not installed."""
-    try:
-        from ftspec.evals import runner
-    except ImportError:
-        return None
-    return runner if hasattr(runner, "run_eval_set") and hasattr(runner, "eval_task_key") else None
+def job_reusable(receipt: dict[str, Any] | None) -> bool:
+    """The one reuse rule: a recorded job is reused unless it failed or was cancelled."""
+    return receipt is not None and receipt.get("status") not in ("failed", "cancelled")
 
 
 class SpecGraph:
     """The tasks of one spec, their checks and their actions."""
 
     def __init__(self, spec: Spec, root: Path, *, echo: Callable[[str], None] = print,
-                 live: bool = False, provider_factory: Callable[[Spec], Any] | None = None,
-                 pull: bool = True) -> None:
+                 live: bool = False, pull: bool = True) -> None:
         self.spec = spec
         self.pull = pull  # pull a locked model from a remote instead of retraining it
         self.root = Path(root)
@@ -46,7 +40,6 @@ class SpecGraph:
         self.echo = echo
         self.live = live
         self.errors: list[Exception] = []
-        self._provider_factory = provider_factory
         self._provider = None
         self.scope = inp.provider_scope(spec)
         self.files = inp.dataset_files(spec, self.root)
@@ -62,12 +55,9 @@ class SpecGraph:
     @property
     def provider(self):
         if self._provider is None:
-            if self._provider_factory is not None:
-                self._provider = self._provider_factory(self.spec)
-            else:
-                from ftspec.providers import provider_for_spec
+            from ftspec.providers import provider_for_spec
 
-                self._provider = provider_for_spec(self.spec, project_root=self.root)
+            self._provider = provider_for_spec(self.spec, project_root=self.root)
         return self._provider
 
     def close(self) -> None:
@@ -149,7 +139,7 @@ class SpecGraph:
     def _dataset_out(self) -> dict[str, Any]:
         recorded = self.state.task(self.spec.name, "dataset")
         if recorded is None:
-            raise _Stale("dataset not built")
+            raise Stale("dataset not built")
         return recorded["outputs"]
 
     # ---- upload -----------------------------------------------------------------------------
@@ -192,21 +182,21 @@ class SpecGraph:
     def job_inputs(self) -> dict[str, Any]:
         recorded = self.state.task(self.spec.name, "upload")
         if recorded is None:
-            raise _Stale("nothing uploaded")
+            raise Stale("nothing uploaded")
         return inp.job_inputs(self.spec, recorded["outputs"], self.hyperparameters())
 
     def job_uptodate(self) -> bool:
         recorded = self.state.task(self.spec.name, "job")
         if recorded is None or recorded["inputs"] != self.job_inputs():
             return False
-        receipt = self.state.receipt(self.scope, "jobs", recorded["outputs"]["key"]) or {}
-        return receipt.get("status") not in ("failed", "cancelled")  # a failed job is retried
+        receipt = self.state.receipt(self.scope, "jobs", recorded["outputs"]["key"])
+        return receipt is None or job_reusable(receipt)  # a failed job is retried
 
     def run_job(self) -> None:
         inputs = self.job_inputs()
         key = inp.idempotency_key(inputs)
         receipt = self.state.receipt(self.scope, "jobs", key)
-        if receipt is not None and receipt.get("status") not in ("failed", "cancelled"):
+        if job_reusable(receipt):
             self.echo(f"{self.spec.name}: job already created: {receipt['id']} ({receipt.get('status')})")
             job_id = receipt["id"]
         else:
@@ -238,11 +228,11 @@ class SpecGraph:
         raw_hp = self.spec.hyperparameters
         extras: dict[str, Any] = {
             "hyperparameters": dict((self.spec.raw.get("hyperparameters") or {}).get(self.spec.provider) or {}),
-            "auto": sorted(k for k in AUTO_BY_PROVIDER if raw_hp.get(k) == "auto"),
         }
         return JobRequest(
             model=self.spec.base_model, training_file=inputs["training_file"], idempotency_key=key,
             validation_file=inputs["validation_file"], hyperparameters=hp,
+            requested_hyperparameters={k: raw_hp.get(k) for k in hp},
             method=inputs["method"], suffix=inputs["suffix"], seed=inputs["seed"],
             metadata={**(job.get("metadata") or {}), "ftspec_spec": self.spec.name},
             integrations=list(job.get("integrations") or []), extras=extras,
@@ -251,7 +241,7 @@ class SpecGraph:
     def _job_out(self) -> dict[str, Any]:
         recorded = self.state.task(self.spec.name, "job")
         if recorded is None:
-            raise _Stale("no job")
+            raise Stale("no job")
         return recorded["outputs"]
 
     # ---- wait -------------------------------------------------------------------------------
@@ -292,7 +282,7 @@ class SpecGraph:
     def _model(self) -> str:
         recorded = self.state.task(self.spec.name, "wait")
         if recorded is None or not recorded["outputs"].get("fine_tuned_model"):
-            raise _Stale("no model")
+            raise Stale("no model")
         return recorded["outputs"]["fine_tuned_model"]
 
     # ---- evals ------------------------------------------------------------------------------
@@ -300,9 +290,8 @@ class SpecGraph:
         return next(e for e in self.spec.evals if e["name"] == name)
 
     def eval_inputs(self, name: str) -> dict[str, Any]:
-        runner = evals_runner()
-        if runner is None:
-            raise _Stale("evals runner not installed")
+        from ftspec.evals import runner
+
         return {"key": runner.eval_task_key(self.spec, self.eval_cfg(name), self._model())}
 
     def eval_uptodate(self, name: str) -> bool:
@@ -314,10 +303,8 @@ class SpecGraph:
         return path is not None and path.is_file() and sha256_file(path) == recorded["outputs"].get("report_sha256")
 
     def run_eval(self, name: str) -> None:
-        runner = evals_runner()
-        if runner is None:
-            self.echo(f"{self.spec.name}: eval '{name}' skipped: ftspec.evals.runner is not available")
-            return
+        from ftspec.evals import runner
+
         inputs = self.eval_inputs(name)
         events = self.provider.list_events(self._job_out()["id"])
         summary = runner.run_eval_set(self.spec, self.eval_cfg(name), self._model(), self.provider,
@@ -332,7 +319,7 @@ class SpecGraph:
         job = self._job_out()
         wait = self.state.task(self.spec.name, "wait")
         if wait is None:
-            raise _Stale("job not finished")
+            raise Stale("job not finished")
         out = wait["outputs"]
         evals = {}
         for name in self.eval_names:
@@ -373,24 +360,26 @@ class SpecGraph:
         data = self.lock_data()
         if write_lock(self.lock_file, data):
             self.echo(f"{self.spec.name}: wrote {self.lock_file.name}")
-        runner = evals_runner()
-        if runner is not None and data["evals"]:
+        if data["evals"]:
             from ftspec.errors import EvalError
+            from ftspec.evals import runner
+
 
             failures = runner.gate_failures(self.spec.name, data["evals"])
             if failures:
                 raise EvalError("\n".join(failures))
 
 
-class _Stale(Exception):
-    """An upstream result is missing: the task is stale (and cannot run yet)."""
+class Stale(Exception):
+    """The engine's own signal: an upstream result is missing, so the task is stale (and cannot
+    run yet). Any other exception in a check is a bug and surfaces as one."""
 
 
 def _check(fn):
     def uptodate(task, values) -> bool:  # noqa: ARG001 - doit's uptodate signature
         try:
             return bool(fn())
-        except (_Stale, KeyError, FtspecError):
+        except (Stale, FtspecError):  # FtspecError: a located user error the action reports
             return False
 
     return uptodate

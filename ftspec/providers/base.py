@@ -13,7 +13,29 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+UNUSABLE_STATUSES = frozenset({"failed", "cancelled"})  # never reused under an idempotency key
 ACTIVE_STATUSES = frozenset({"validating_files", "queued", "running", "pausing", "paused"})
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do. Callers read these flags instead of probing for methods.
+
+    The defaults describe the smallest useful provider: supervised training and chat.
+    """
+
+    supervised: bool = True
+    dpo: bool = False
+    chat: bool = True
+    completions: bool = False  # prompt/completion (non-chat) models
+    embeddings: bool = False
+    exact_tokens: bool = False  # ``token_counter`` returns an exact tokenizer
+    metrics_events: bool = False  # ``list_events`` yields ``type="metrics"`` events
+    cancel: bool = True
+    delete_model: bool = True
+    multiple_choices: bool = False  # ``ChatRequest.n > 1`` in one call
+    native_batching: bool = False  # ``chat_batch`` batches on the device; call it as is
+    checkpoints: bool = False  # ``list_checkpoints``
 
 
 @dataclass
@@ -31,13 +53,18 @@ class JobRequest:
     training_file: str
     idempotency_key: str
     validation_file: str | None = None
-    hyperparameters: dict[str, Any] = field(default_factory=dict)  # resolved, no "auto" left unless provider resolves
+    hyperparameters: dict[str, Any] = field(default_factory=dict)  # resolved numbers (what the plan shows)
+    requested_hyperparameters: dict[str, Any] = field(default_factory=dict)  # as the spec wrote them ("auto")
     method: str = "supervised"  # supervised | dpo
     suffix: str | None = None
     seed: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     integrations: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)  # provider-specific (hyperparameters.<provider>)
+
+    def requested(self, key: str) -> Any:
+        """What the spec asked for ``key``: a value, ``"auto"``, or None when it did not say."""
+        return self.requested_hyperparameters.get(key)
 
 
 @dataclass
@@ -97,12 +124,24 @@ class ChatResult:
 
 @dataclass
 class ModelInfo:
-    """What ftspec needs to know about a base model the provider trains."""
+    """What a provider knows about a base model it trains (the local provider's ``model_info``)."""
 
     name: str
     context_limit: int | None  # per-example training limit in tokens
     tokenizer: str  # label shown in plans
     exact_tokens: bool
+
+
+def usable_job(job: Job) -> bool:
+    """The one reuse rule: a job found under a key is reused unless it failed or was cancelled."""
+    return job.status not in UNUSABLE_STATUSES
+
+
+def resolve_auto(requested: dict[str, Any], resolved: dict[str, Any], provider_resolves: tuple[str, ...]) -> dict[str, Any]:
+    """The hyperparameters a job request sends: the resolved numbers, except ``"auto"`` for the
+    keys the spec left on auto and the provider resolves itself."""
+    return {key: ("auto" if key in provider_resolves and requested.get(key) == "auto" else value)
+            for key, value in resolved.items() if value is not None}
 
 
 class Provider(ABC):
@@ -111,6 +150,7 @@ class Provider(ABC):
     name: ClassVar[str]
     needs_key: ClassVar[bool] = False
     key_env_var: ClassVar[str | None] = None
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         self.settings = settings
@@ -129,13 +169,19 @@ class Provider(ABC):
     @abstractmethod
     def delete_file(self, file_id: str) -> None: ...
 
+    def owns_file(self, file: RemoteFile) -> bool:
+        """Whether ftspec uploaded ``file`` (so ``ftspec gc`` may list it). The default claims
+        nothing: gc never touches an object a provider cannot recognise as ftspec's."""
+        return False
+
     # ---- jobs ------------------------------------------------------------------------------
     @abstractmethod
     def create_job(self, request: JobRequest) -> Job: ...
 
     @abstractmethod
     def find_job(self, idempotency_key: str) -> Job | None:
-        """A running or succeeded job created earlier under this key, if any."""
+        """A running or succeeded job created earlier under this key, if any; a failed or
+        cancelled one is never returned (see ``usable_job``)."""
 
     @abstractmethod
     def get_job(self, job_id: str) -> Job: ...
@@ -155,10 +201,14 @@ class Provider(ABC):
     @abstractmethod
     def delete_model(self, model_id: str) -> None: ...
 
-    def model_info(self, base_model: str) -> ModelInfo | None:
-        """Context limit and tokenizer of a base model, when the provider knows better than
-        ftspec's base-model table (e.g. a local model's own config)."""
-        return None
+    def owns_model(self, model_id: str) -> bool:
+        """Whether ``model_id`` is a fine-tuned model this provider made (gc candidates are
+        further limited to models this project's receipts recorded)."""
+        return False
+
+    def model_status(self, model_id: str) -> dict[str, Any]:
+        """``{"exists": bool, "shutdown_date": str | None}`` for ``ftspec models``."""
+        return {"exists": model_id in self.list_models(), "shutdown_date": None}
 
     def token_counter(self, base_model: str):
         """An exact ``TokenCounter`` for this base model, or None to use ftspec's table."""

@@ -2,9 +2,13 @@
 
 Idempotency: uploaded files are named ``ftspec-<key>.jsonl`` and jobs carry
 ``metadata.ftspec_key``, so ``find_file``/``find_job`` recover what an earlier (crashed, or a
-teammate's) build already paid for. 429, 5xx, timeouts and dropped connections are retried
-with exponential backoff by the SDK (``max_retries``); whatever still fails becomes a
-``ProviderError`` whose message never holds the API key.
+teammate's) build already paid for.
+
+Retries: ftspec retries, not the SDK. The client is made with ``max_retries=0`` and every call
+goes through ``ftspec.providers.retry.call_with_retries`` (``providers.<name>.max_retries``
+bounds it), so there is exactly one retry layer whatever calls the provider, and its backoff
+honours the server's Retry-After. SDK errors become a ``ProviderError`` carrying ``status``,
+``retryable`` and ``retry_after``, whose message never holds the API key.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from ftspec.errors import NeedsKeyError, ProviderError
 from ftspec.providers.base import (
+    Capabilities,
     ChatRequest,
     ChatResult,
     Job,
@@ -23,7 +28,10 @@ from ftspec.providers.base import (
     JobRequest,
     Provider,
     RemoteFile,
+    resolve_auto,
+    usable_job,
 )
+from ftspec.providers.retry import call_with_retries
 
 KEY_METADATA = "ftspec_key"
 FILE_PREFIX = "ftspec-"
@@ -47,6 +55,12 @@ class OpenAIProvider(Provider):
     name = "openai"
     needs_key = True
     key_env_var = "OPENAI_API_KEY"
+    capabilities = Capabilities(supervised=True, dpo=True, chat=True, completions=True, embeddings=True,
+                                exact_tokens=False, metrics_events=True, cancel=True, delete_model=True,
+                                multiple_choices=True, native_batching=False, checkpoints=True)
+    # hyperparameters the API chooses itself when the spec says "auto" (n_epochs and beta are
+    # sent as the numbers the plan shows, so the bill matches the plan)
+    resolves_itself = ("batch_size", "learning_rate_multiplier")
 
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         super().__init__(settings, project_root=project_root)
@@ -74,8 +88,12 @@ class OpenAIProvider(Provider):
         return {
             "api_key": self._api_key(),
             "timeout": float(self.settings.get("timeout", DEFAULT_TIMEOUT)),
-            "max_retries": int(self.settings.get("max_retries", DEFAULT_MAX_RETRIES)),
+            "max_retries": 0,  # ftspec retries (see the module docstring)
         }
+
+    @property
+    def max_retries(self) -> int:
+        return int(self.settings.get("max_retries", DEFAULT_MAX_RETRIES))
 
     def _make_client(self):
         import openai
@@ -94,18 +112,23 @@ class OpenAIProvider(Provider):
         return self._client
 
     def _call(self, what: str, fn, *args, **kwargs):
-        """Run one SDK call; turn SDK errors into one-line ``ProviderError``s."""
+        """Run one SDK call with ftspec's retries; SDK errors become ``ProviderError``s."""
+        return call_with_retries(lambda: self._call_once(what, fn, *args, **kwargs), retries=self.max_retries)
+
+    def _call_once(self, what: str, fn, *args, **kwargs):
         import openai
 
         try:
             return fn(*args, **kwargs)
         except openai.APIStatusError as exc:
             message = _error_message(exc)
-            raise ProviderError(f"{self.name}: {what} failed: HTTP {exc.status_code}: {message}") from None
+            raise ProviderError(f"{self.name}: {what} failed: HTTP {exc.status_code}: {message}",
+                                status=exc.status_code, retry_after=_retry_after(exc)) from None
         except openai.APITimeoutError:
-            raise ProviderError(f"{self.name}: {what} timed out after retries") from None
+            raise ProviderError(f"{self.name}: {what} timed out after retries", retryable=True) from None
         except openai.APIConnectionError as exc:
-            raise ProviderError(f"{self.name}: {what} failed: cannot connect ({type(exc.__cause__).__name__ if exc.__cause__ else 'connection error'})") from None
+            raise ProviderError(f"{self.name}: {what} failed: cannot connect ({type(exc.__cause__).__name__ if exc.__cause__ else 'connection error'})",
+                                retryable=True) from None
 
     # ---- files -----------------------------------------------------------------------------
     def upload(self, path: Path, *, idempotency_key: str, purpose: str = "fine-tune") -> RemoteFile:
@@ -127,15 +150,12 @@ class OpenAIProvider(Provider):
     def delete_file(self, file_id: str) -> None:
         self._call("delete file", self.client.files.delete, file_id)
 
+    def owns_file(self, file: RemoteFile) -> bool:
+        return file.filename.startswith(FILE_PREFIX)
+
     # ---- jobs ------------------------------------------------------------------------------
     def create_job(self, request: JobRequest) -> Job:
-        hp = {k: v for k, v in request.hyperparameters.items() if v is not None}
-        method_hp = {k: hp[k] for k in ("n_epochs", "batch_size", "learning_rate_multiplier") if k in hp}
-        if request.method == "dpo" and "beta" in hp:
-            method_hp["beta"] = hp["beta"]
-        for key in request.extras.get("auto", []):  # left to the provider, as the spec asked
-            method_hp[key] = "auto"
-        method_hp.update(request.extras.get("hyperparameters", {}))
+        method_hp = self.method_hyperparameters(request)
         params: dict[str, Any] = {
             "model": request.model,
             "training_file": request.training_file,
@@ -149,6 +169,16 @@ class OpenAIProvider(Provider):
             params["integrations"] = request.integrations
         return _job(self._call("create job", self.client.fine_tuning.jobs.create, **params))
 
+    def method_hyperparameters(self, request: JobRequest) -> dict[str, Any]:
+        """The one place the spec's and the resolved hyperparameters become the API's
+        ``method.<type>.hyperparameters``: resolved numbers, ``"auto"`` where the spec left a key
+        on auto that OpenAI resolves itself, then ``hyperparameters.openai`` verbatim."""
+        names = ("n_epochs", "batch_size", "learning_rate_multiplier") + (("beta",) if request.method == "dpo" else ())
+        resolved = {k: request.hyperparameters[k] for k in names if k in request.hyperparameters}
+        method_hp = resolve_auto(request.requested_hyperparameters, resolved, self.resolves_itself)
+        method_hp.update(request.extras.get("hyperparameters", {}))
+        return method_hp
+
     def find_job(self, idempotency_key: str) -> Job | None:
         best: Job | None = None
         for obj in self._iter(self.client.fine_tuning.jobs.list, "list jobs",
@@ -158,8 +188,7 @@ class OpenAIProvider(Provider):
             if job.metadata.get(KEY_METADATA) != idempotency_key:
                 continue
             # running (or any unknown, non-terminal status such as paused) or succeeded
-            usable = job.status not in ("failed", "cancelled")
-            if usable and (best is None or (best.status != "succeeded" and job.status == "succeeded")):
+            if usable_job(job) and (best is None or (best.status != "succeeded" and job.status == "succeeded")):
                 best = job
         return best
 
@@ -186,6 +215,9 @@ class OpenAIProvider(Provider):
     def list_models(self) -> list[str]:
         page = self._call("list models", self.client.models.list)
         return sorted(m.id for m in page.data if m.id.startswith("ft:"))
+
+    def owns_model(self, model_id: str) -> bool:
+        return model_id.startswith("ft:")
 
     def model_status(self, model_id: str) -> dict[str, Any]:
         """``{"exists": bool, "shutdown_date": str|None}`` for ``ftspec models``."""
@@ -241,7 +273,7 @@ class OpenAIProvider(Provider):
     # ---- helpers ---------------------------------------------------------------------------
     def _iter(self, list_fn, what: str, **params):
         page = self._call(what, list_fn, **params)
-        for n, item in enumerate(page.iter_pages() if hasattr(page, "iter_pages") else [page]):
+        for n, item in enumerate(page.iter_pages()):
             if n * 100 > _LIST_CAP:
                 break
             yield from item.data
@@ -275,6 +307,20 @@ def _error_message(exc) -> str:
         if isinstance(err, dict) and err.get("message"):
             return str(err["message"])
     return str(getattr(exc, "message", "") or type(exc).__name__)
+
+
+def _retry_after(exc) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds), when the server sent one."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            continue  # an HTTP date: fall back to ftspec's own backoff
+    return None
 
 
 def _remote_file(obj) -> RemoteFile:

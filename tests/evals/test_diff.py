@@ -10,7 +10,7 @@ from evals_fake_provider import EvalFakeProvider
 
 from ftspec.cli import main
 from ftspec.evals.runner import run_eval_set
-from ftspec.graph.lockfile import write_lock
+from ftspec.lockfile import write_lock
 from ftspec.spec.loader import load_spec
 from ftspec.util import sha256_file
 

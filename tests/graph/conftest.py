@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_openai import FakeOpenAI  # noqa: E402
-
-API_KEY = "sk-test-SECRET-8f3a1c9e77d24b0b"
-KEY_ENV = "FTSPEC_TEST_OPENAI_KEY"
-REPO = Path(__file__).resolve().parents[2]
+from graph_helpers import API_KEY, KEY_ENV, REPO, write_examples, write_spec  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -30,44 +26,6 @@ def server():
 def api_key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, API_KEY)
     return API_KEY
-
-
-def write_examples(path: Path, n: int = 12, answer: str = "Sure") -> None:
-    lines = [json.dumps({"messages": [{"role": "user", "content": f"question {i}?"},
-                                      {"role": "assistant", "content": f"{answer} {i}."}]})
-             for i in range(n)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def write_spec(project: Path, url: str, *, name: str = "support", system: str = "You are helpful.",
-               n_epochs: int | str = 2, validation: float = 0.2, extra: str = "") -> Path:
-    (project / ".git").mkdir(parents=True, exist_ok=True)  # the project root marker
-    data = project / "data" / "train.jsonl"
-    if not data.exists():
-        data.parent.mkdir(parents=True, exist_ok=True)
-        write_examples(data)
-    spec = project / "specs" / f"{name}.yaml"
-    spec.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(f"""ftspec: 1
-name: {name}
-provider: openai
-base_model: gpt-4o-mini-2024-07-18
-providers:
-  openai:
-    base_url: {url}
-    api_key_env: {KEY_ENV}
-    poll_interval: 0.02
-    max_retries: 4
-    timeout: 5
-sources:
-  - {{name: faq, path: ../data/train.jsonl, format: chat_jsonl}}
-template:
-  type: chat
-  system: "{system}"
-split: {{validation: {validation}}}
-hyperparameters: {{n_epochs: {n_epochs}}}
-{extra}""", encoding="utf-8")
-    return spec
 
 
 def run_cli(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None,

@@ -11,8 +11,8 @@ from conftest import API_KEY, run_cli, write_spec
 
 from ftspec.errors import JobFailedError
 from ftspec.graph.build import build
-from ftspec.graph.lockfile import load_lock, lock_path
 from ftspec.graph.status import plan_actions, spec_status
+from ftspec.lockfile import load_lock, lock_path
 from ftspec.spec import load_spec
 
 

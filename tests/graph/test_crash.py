@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import API_KEY, KEY_ENV, run_cli, write_spec
 
-from ftspec.graph.lockfile import load_lock, lock_path
+from ftspec.lockfile import load_lock, lock_path
 
 
 def _start(spec, cwd) -> subprocess.Popen:

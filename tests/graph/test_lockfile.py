@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ftspec.errors import LockError
-from ftspec.graph.lockfile import dumps_lock, load_lock, lock_path, write_lock
+from ftspec.lockfile import dumps_lock, load_lock, lock_path, write_lock
 
 
 def test_lock_path_is_the_spec_with_lock_suffix(tmp_path):

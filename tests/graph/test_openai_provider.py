@@ -97,7 +97,7 @@ def test_dpo_method_carries_beta(provider, server, train_file):
 
 def test_auto_hyperparameters_are_left_to_the_provider(provider, server, train_file):
     fid = provider.upload(train_file, idempotency_key="t").id
-    job = provider.create_job(_request(fid, extras={"auto": ["batch_size"]}))
+    job = provider.create_job(_request(fid, requested_hyperparameters={"batch_size": "auto"}))
     assert server.requests.count(("POST", "/fine_tuning/jobs")) == 1
     assert job.hyperparameters["batch_size"] == 1  # the fake server's choice for "auto"
 
@@ -225,3 +225,18 @@ def test_server_rejects_requests_that_break_the_schema(server):
     assert err.value.code == 400
     assert server.violations == ["request POST /fine_tuning/jobs: <root>: 'training_file' is a required property"]
     server.violations.clear()  # this test provoked it on purpose
+
+
+def test_gc_candidates_come_from_the_provider_not_a_file_prefix(provider, server, train_file):
+    uploaded = provider.upload(train_file, idempotency_key="gc")
+    assert provider.owns_file(uploaded)
+    assert not provider.owns_model("gpt-4o-mini-2024-07-18") and provider.owns_model("ft:gpt-4o-mini:org::x")
+
+
+def test_status_errors_carry_status_and_retryable(server, api_key):
+    p = get_provider("openai", {"base_url": server.url, "api_key_env": KEY_ENV, "max_retries": 0})
+    server.faults.append(Fault(kind="429", count=1))
+    with pytest.raises(ProviderError) as err:
+        p.list_models()
+    assert (err.value.status, err.value.retryable, err.value.retry_after) == (429, True, 0.01)
+    assert server.count("GET", "/models") == 1  # the SDK does not retry behind ftspec's back

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from ftspec.errors import ProviderError
 from ftspec.providers.base import (
     ACTIVE_STATUSES,
+    Capabilities,
     ChatRequest,
     ChatResult,
     Job,
@@ -87,6 +88,9 @@ def job_id_of(model_id: str) -> str | None:
 class LocalProvider(Provider):
     name: ClassVar[str] = "local"
     needs_key: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        supervised=True, dpo=False, chat=True, completions=True, embeddings=True, exact_tokens=True,
+        metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True)
 
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         super().__init__(settings, project_root=project_root)
@@ -129,6 +133,9 @@ class LocalProvider(Provider):
 
     def delete_file(self, file_id: str) -> None:
         self.store.delete_file(file_id)
+
+    def owns_file(self, file: RemoteFile) -> bool:
+        return True  # the store holds only what ftspec uploaded
 
     # ---- jobs --------------------------------------------------------------------------
     def create_job(self, request: JobRequest) -> Job:
@@ -268,6 +275,9 @@ class LocalProvider(Provider):
     # ---- models ------------------------------------------------------------------------
     def list_models(self) -> list[str]:
         return [m["model"] for m in self.store.list_manifests()]
+
+    def owns_model(self, model_id: str) -> bool:
+        return job_id_of(model_id) is not None
 
     def delete_model(self, model_id: str) -> None:
         job_id = job_id_of(model_id)
