@@ -28,6 +28,9 @@ from ftspec.artifacts.config import RemoteSpec
 from ftspec.errors import FtspecError
 
 CHUNK_BYTES = 8 << 20
+# Object stores pay per request: upload parts and download ranges are this large (one buffer
+# per transfer in flight), reads and writes within them go by CHUNK_BYTES.
+PART_BYTES = 64 << 20
 # Tests slow transfers down to SIGKILL them mid-way; nothing else sets these.
 TEST_CHUNK_ENV = "FTSPEC_REMOTE_TEST_CHUNK_BYTES"
 TEST_DELAY_ENV = "FTSPEC_REMOTE_TEST_CHUNK_DELAY_S"
@@ -45,6 +48,9 @@ CREDENTIAL_ERRORS = {"NoCredentialsError", "PartialCredentialsError", "InvalidAc
                      "SignatureDoesNotMatch", "DefaultCredentialsError", "ClientAuthenticationError",
                      "AuthenticationException"}
 EXTRA_FOR = {"s3": "ftspec[remote]", "s3a": "ftspec[remote]"}
+# Downloads stay one sequential stream (so a killed pull leaves a prefix it can resume from);
+# backends that would split a download into concurrent ranges are told so here.
+SEQUENTIAL_GET = {"s3": {"max_concurrency": 1}, "s3a": {"max_concurrency": 1}}
 
 
 class RemoteError(FtspecError):
@@ -261,13 +267,10 @@ class RemoteStore:
         chunk, delay = throttle()
         with self.errors(f"upload object {blob.sha256[:12]}"):
             self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
-            with blob.open() as src, self.fs.open(tmp, "wb", block_size=max(chunk, 5 << 20)) as out:
-                while data := src.read(chunk):
-                    out.write(data)
-                    if progress:
-                        progress.add(len(data))
-                    if delay:
-                        time.sleep(delay)
+            if delay or blob.path is None:
+                self._write_chunks(blob, tmp, chunk, delay, progress)
+            else:  # the backend's own upload (multipart on object stores), reporting progress
+                self.fs.put_file(str(blob.path), tmp, callback=_ProgressCallback(progress))
             sent = int(self.fs.info(tmp)["size"])
             if sent != blob.size:
                 self.fs.rm_file(tmp)
@@ -279,6 +282,15 @@ class RemoteStore:
         if progress:
             progress.object_done()
         return True
+
+    def _write_chunks(self, blob: Blob, key: str, chunk: int, delay: float, progress: Progress | None) -> None:
+        with blob.open() as src, self.fs.open(key, "wb", block_size=PART_BYTES) as out:
+            while data := src.read(chunk):
+                out.write(data)
+                if progress:
+                    progress.add(len(data))
+                if delay:
+                    time.sleep(delay)
 
     def pull(self, sha: str, dest: Path, *, size: int | None, origin: str,
              progress: Progress | None = None) -> None:
@@ -311,19 +323,13 @@ class RemoteStore:
             except FileNotFoundError:
                 raise RemoteError(f"{origin}: remote '{self.name}' has no object {sha}; "
                                   "push it from a machine that has it, or rebuild") from None
-            with open(part, "ab") as out:
-                if offset < remote_size:
-                    with self.fs.open(key, "rb", block_size=max(chunk, 1 << 20)) as src:
-                        src.seek(offset)
-                        while data := src.read(chunk):
-                            out.write(data)
-                            digest.update(data)
-                            if progress:
-                                progress.add(len(data))
-                            if delay:
-                                time.sleep(delay)
-                out.flush()
-                os.fsync(out.fileno())
+            if offset == 0 and not delay:  # one sequential stream; a kill leaves a prefix to resume
+                self.fs.get_file(key, str(part), callback=_ProgressCallback(progress),
+                                 **SEQUENTIAL_GET.get(self.scheme, {}))
+                _fsync(part)
+                digest = _sha256_of(part)
+            else:
+                self._read_range(key, part, offset, remote_size, digest, chunk, delay, progress)
         got = digest.hexdigest()
         if got != sha:
             part.unlink(missing_ok=True)
@@ -332,6 +338,62 @@ class RemoteStore:
         os.replace(part, dest)
         if progress:
             progress.object_done()
+
+    def _read_range(self, key: str, part: Path, offset: int, remote_size: int, digest, chunk: int,
+                    delay: float, progress: Progress | None) -> None:
+        """Append ``key`` from ``offset`` to ``part`` (a resumed or a throttled pull)."""
+        with open(part, "ab") as out:
+            if offset < remote_size:
+                with self.fs.open(key, "rb", block_size=PART_BYTES, cache_type="none") as src:
+                    src.seek(offset)
+                    while data := src.read(chunk if delay else PART_BYTES):
+                        out.write(data)
+                        digest.update(data)
+                        if progress:
+                            progress.add(len(data))
+                        if delay:
+                            time.sleep(delay)
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _sha256_of(path: Path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest
+
+
+def _progress_callback_class():
+    from fsspec.callbacks import Callback
+
+    class ProgressCallback(Callback):
+        """fsspec's per-chunk callback feeding a Progress line."""
+
+        def __init__(self, progress: Progress | None) -> None:
+            super().__init__()
+            self.progress = progress
+
+        def call(self, *args, **kwargs) -> None:
+            return None
+
+        def relative_update(self, inc: int = 1) -> None:
+            if self.progress is not None:
+                self.progress.add(inc)
+
+    return ProgressCallback
+
+
+def _ProgressCallback(progress: Progress | None):  # noqa: N802 - reads as the class it builds
+    return _progress_callback_class()(progress)
 
 
 def run_parallel(tasks: list[Callable[[], Any]], jobs: int) -> list[Any]:
