@@ -342,6 +342,25 @@ def restore_model(spec, root: Path, provider, job_key: str, *, pull_enabled: boo
     return False
 
 
+def ensure_model(spec, root: Path, provider, model_id: str, *,
+                 echo: Callable[[str], None] = _echo_default) -> bool:
+    """For ``serve``/``export`` on another machine: pull the locked ``model_id`` when it is
+    missing here and a remote holds it. Returns whether it pulled."""
+    found = read_lock(spec) if has_model_kind(spec) else None
+    if found is None or found[1].get("model") != model_id or not load_config(root).remotes:
+        return False
+    lock_file, lock = found
+    entry = (lock.get("artifacts") or {}).get("model")
+    if not entry or model_kind(spec).collect(provider, model_id) is not None:
+        return False
+    for store in _stores(root, lock, None):
+        if store.has(entry["sha256"]):
+            size = pull_model(spec, root, provider, store, lock_file, lock)
+            echo(f"{spec.name}: pulled model {model_id} from remote '{store.name}' ({human_bytes(size)})")
+            return True
+    return False
+
+
 # ---- status ----------------------------------------------------------------------------------
 UP_TO_DATE = "up to date"
 PULL = "in the remote, not here (pull)"

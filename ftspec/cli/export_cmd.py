@@ -30,7 +30,11 @@ def export(spec_path: Path, fmt: str, out: Path | None, model_id: str | None) ->
         if not model_id:
             raise ProviderError(f"{lock_path(spec_path)}: no model yet; run: ftspec build {spec_path}")
     provider = provider_for_spec(spec)
+    from ftspec.artifacts.sync import ensure_model
+    from ftspec.project import project_root
     from ftspec.providers.local.export import export_model
+
+    ensure_model(spec, project_root(spec.path), provider, model_id, echo=lambda line: click.echo(line, err=True))
 
     target = out or Path("exports") / f"{spec.name}-{fmt}"
     export_model(provider, model_id, fmt, target)

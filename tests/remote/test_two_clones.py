@@ -57,3 +57,20 @@ def test_push_then_pull_in_a_second_clone_makes_no_training_run(trained, s3, rem
     rebuilt = ftspec(["build", "--no-pull", "specs/support.yaml"], tmp_path / "offline", env_c)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert f"--no-pull: not pulling model {model}" in rebuilt.stderr and "created job" in rebuilt.stderr
+
+
+def test_export_on_another_machine_pulls_the_locked_model(trained, s3, remote_url, tmp_path):
+    pusher = clone(trained, tmp_path / "pusher", remote_url, s3.endpoint)
+    assert ftspec(["push"], pusher, cli_env(trained["store"])).returncode == 0
+    git(pusher, "commit", "-qam", "pushed")
+    git(tmp_path, "clone", "-q", str(pusher), "laptop")
+    laptop = tmp_path / "laptop"
+    out = ftspec(["export", "specs/support.yaml", "--format", "adapter", "--out", "exported"], laptop,
+                 cli_env(tmp_path / "store-d"))
+    assert out.returncode == 0, out.stderr
+    model = json.loads((laptop / "specs" / "support.lock").read_text())["model"]
+    assert f"pulled model {model} from remote 'origin'" in out.stderr
+    job_id = model.rsplit(":", 1)[1]
+    exported = {p.name for p in (laptop / "exported").rglob("*") if p.is_file()}
+    assert "adapter_model.safetensors" in exported, exported
+    assert (tmp_path / "store-d" / "models" / job_id / "manifest.json").is_file()
