@@ -25,13 +25,15 @@ def validate(specs: tuple[Path, ...]) -> None:
     """Validate SPECS and their data; print every located error (exit 1 on any)."""
     from ftspec.data.parallel import validate_dataset
     from ftspec.errors import FtspecError, ProblemsError
+    from ftspec.providers import spec_token_counter
     from ftspec.spec.loader import display_path, load_spec
 
     failed: list[FtspecError] = []
     for path in specs:
         try:
             spec = load_spec(path)
-            result = validate_dataset(spec)
+            with spec_token_counter(spec) as counter:
+                result = validate_dataset(spec, counter=counter)
         except FtspecError as exc:
             failed.append(exc)
             continue
@@ -64,6 +66,7 @@ def dataset(spec_path: Path, out_dir: Path | None, report: bool, require_review:
     """Build SPEC's dataset files; print their paths and sha256."""
     from ftspec.data.pipeline import build_dataset
     from ftspec.project import dataset_dir, project_root
+    from ftspec.providers import spec_token_counter
     from ftspec.spec.loader import display_path, load_spec
 
     spec = load_spec(spec_path)
@@ -72,15 +75,16 @@ def dataset(spec_path: Path, out_dir: Path | None, report: bool, require_review:
 
         make_review_required(spec)
     out = out_dir or dataset_dir(project_root(spec.path), spec.name)
-    result = build_dataset(spec, out)
+    with spec_token_counter(spec) as counter:
+        result = build_dataset(spec, out, counter=counter)
+        if report:
+            from ftspec.data.report import write_data_report
+
+            write_data_report(spec, result, out / "data_report.html", counter=counter)
     for split, path in result.files.items():
         if path is not None:
             click.echo(f"{display_path(path)}  sha256:{result.sha256[split]}  ({result.counts[split]} examples)")
     click.echo(f"{display_path(out / 'manifest.json')}  dataset sha256:{result.dataset_sha256}")
     _warn(result.warnings)
     if report:
-        from ftspec.data.report import write_data_report  # written by the report module's owner
-
-        target = out / "data_report.html"
-        write_data_report(spec, result, target)
-        click.echo(f"{display_path(target)}")
+        click.echo(f"{display_path(out / 'data_report.html')}")

@@ -75,10 +75,12 @@ def render_table(data: dict[str, Any], sections: list) -> None:
 def plan(spec_path: Path, as_json: bool) -> None:
     """Examples, token distribution, epochs, billed tokens and estimated cost for SPEC."""
     from ftspec.data.plan import plan as make_plan
+    from ftspec.providers import spec_token_counter
     from ftspec.spec.loader import load_spec
 
     spec = load_spec(spec_path)
-    data = make_plan(spec)
+    with spec_token_counter(spec) as counter:
+        data = make_plan(spec, counter=counter)
     sections = extra_sections(spec)
     if as_json:
         if sections:

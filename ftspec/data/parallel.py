@@ -49,21 +49,33 @@ def shardable(spec: Spec) -> bool:
     )
 
 
-def validate_dataset(spec: Spec, *, workers: int | None = None) -> DatasetResult:
-    """``build_dataset(spec, None, hashes=False)``, on ``workers`` processes when worth it."""
+_shard_counter: Any | None = None  # the caller's counter, inherited by forked workers
+
+
+def validate_dataset(spec: Spec, *, workers: int | None = None, counter: Any | None = None) -> DatasetResult:
+    """``build_dataset(spec, None, hashes=False, counter=counter)``, on ``workers`` processes
+    when worth it."""
+    global _shard_counter
     workers = workers or min(os.cpu_count() or 1, 8)
     size = sum(f.stat().st_size for s in spec.sources for f in s.files)
-    if workers < 2 or size < PARALLEL_MIN_BYTES or not shardable(spec):
-        return build_dataset(spec, None, hashes=False)
+    context = _start_method()
+    # a caller's counter reaches workers only by fork; spawned workers would count differently
+    forkable = counter is None or context.get_start_method() == "fork"
+    if workers < 2 or size < PARALLEL_MIN_BYTES or not shardable(spec) or not forkable:
+        return build_dataset(spec, None, hashes=False, counter=counter)
     from concurrent.futures import ProcessPoolExecutor
 
-    run = new_run(spec, None, hashes=False)  # loads the tokenizer: forked workers inherit it
-    with ProcessPoolExecutor(workers, mp_context=_start_method()) as pool:
-        futures = [pool.submit(_validate_shard, (str(spec.path), i, workers)) for i in range(workers)]
-        parts = [future.result() for future in futures]
+    run = new_run(spec, None, hashes=False, counter=counter)  # loads the tokenizer: forked workers inherit it
+    _shard_counter = counter
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_validate_shard, (str(spec.path), i, workers)) for i in range(workers)]
+            parts = [future.result() for future in futures]
+    finally:
+        _shard_counter = None
     if any(part.failed for part in parts):
         # an error that stops a run (e.g. an unknown encoding) is reported exactly as serially
-        return build_dataset(spec, None, hashes=False)
+        return build_dataset(spec, None, hashes=False, counter=counter)
     return finish_run(spec, _merge(run, parts), None)
 
 
@@ -83,7 +95,7 @@ def _validate_shard(args: tuple[str, int, int]) -> ShardPart:
     path, index, count = args
     try:
         spec = load_spec(path)
-        run = stream_examples(spec, None, hashes=False, shard=(index, count),
+        run = stream_examples(spec, None, hashes=False, shard=(index, count), counter=_shard_counter,
                               validator_setup=lambda v: _shard_validator(v, count))
     except FtspecError:
         return ShardPart(failed=True)

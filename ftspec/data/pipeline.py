@@ -83,13 +83,18 @@ def build_dataset(
     *,
     progress: Callable[[int], None] | None = None,
     hashes: bool = True,
+    counter: Any | None = None,
 ) -> DatasetResult:
     """Build (``out_dir`` given) or only validate (``out_dir=None``) the spec's dataset.
 
     Raises ``DataError`` with every bad row and validation error found, located by file:line.
     ``hashes=False`` (validation only, no ``out_dir``) skips serializing and hashing the output.
+    ``counter`` is the provider's exact token counter, loaded by the caller that owns the
+    provider (see ``ftspec.data.tokens.counter_for``); without one, models outside the base-model
+    table get a labelled estimate.
     """
-    return finish_run(spec, stream_examples(spec, out_dir, progress=progress, hashes=hashes), out_dir)
+    run = stream_examples(spec, out_dir, progress=progress, hashes=hashes, counter=counter)
+    return finish_run(spec, run, out_dir)
 
 
 @dataclass
@@ -103,13 +108,13 @@ class Run:
     template: Any
 
 
-def new_run(spec: Spec, out_dir: Path | None, *, hashes: bool) -> Run:
+def new_run(spec: Spec, out_dir: Path | None, *, hashes: bool, counter: Any | None = None) -> Run:
     from ftspec.data.tokens import counter_for
     from ftspec.data.validate import DatasetValidator
 
     ctx = BuildContext()
     template = get_template(spec)
-    counter = counter_for(spec)
+    counter = counter_for(spec, counter)
     writers = {
         split: _SplitWriter(out_dir / f"{split}.jsonl" if out_dir is not None else None,
                             serialize=hashes or out_dir is not None)
@@ -126,12 +131,13 @@ def stream_examples(
     hashes: bool = True,
     shard: tuple[int, int] | None = None,
     validator_setup: Callable[[Any], None] | None = None,
+    counter: Any | None = None,
 ) -> Run:
     """One streaming pass: read, transform, review, render, count, validate, split, write.
 
     ``shard=(i, k)`` reads only the source lines whose number is ``i`` modulo ``k`` (parallel
     validation; see ``ftspec.data.parallel``)."""
-    run = new_run(spec, out_dir, hashes=hashes)
+    run = new_run(spec, out_dir, hashes=hashes, counter=counter)
     ctx, template, validator, writers = run.ctx, run.template, run.validator, run.writers
     ctx.shard = shard
     if validator_setup is not None:

@@ -62,13 +62,14 @@ def resolve_hyperparameters(spec, n_train_examples: int) -> dict[str, Any]:
     return resolved
 
 
-def plan(spec, *, result=None) -> dict[str, Any]:
-    """Build the dataset in memory (no files) and compute the training plan."""
+def plan(spec, *, result=None, counter=None) -> dict[str, Any]:
+    """Build the dataset in memory (no files) and compute the training plan; ``counter`` is
+    the caller's exact token counter (see ``ftspec.data.pipeline.build_dataset``)."""
     from ftspec.data.base_models import lookup, retirement_warning
     from ftspec.data.pipeline import build_dataset
 
     if result is None:
-        result = build_dataset(spec, None)
+        result = build_dataset(spec, None, counter=counter)
     manifest = result.manifest
     tokens = manifest["tokens"]
     info = lookup(spec.base_model)

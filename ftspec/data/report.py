@@ -52,10 +52,10 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def collect(spec: Spec, result: DatasetResult) -> _Stats:
+def collect(spec: Spec, result: DatasetResult, counter: Any | None = None) -> _Stats:
     from ftspec.data.tokens import counter_for
 
-    counter = counter_for(spec)
+    counter = counter_for(spec, counter)
     stats = _Stats()
     for split, path in result.files.items():
         if path is None or not Path(path).exists():
@@ -75,9 +75,9 @@ def collect(spec: Spec, result: DatasetResult) -> _Stats:
     return stats
 
 
-def write_data_report(spec: Spec, result: DatasetResult, path: Path) -> Path:
-    """Write the report to ``path`` (atomically) and return it."""
-    stats = collect(spec, result)
+def write_data_report(spec: Spec, result: DatasetResult, path: Path, *, counter: Any | None = None) -> Path:
+    """Write the report to ``path`` (atomically) and return it; ``counter`` as for ``build_dataset``."""
+    stats = collect(spec, result, counter)
     atomic_write_text(path, render(spec, result.manifest, stats))
     return Path(path)
 

@@ -250,21 +250,6 @@ class ProviderCounter:
         self.count_texts: Callable[[list[str]], list[int]] = inner.count_texts
 
 
-def _provider_counter(spec) -> Any | None:
-    """The provider's own exact counter, if its module is importable and it offers one."""
-    try:
-        from ftspec.project import project_root
-        from ftspec.providers import provider_class
-
-        provider = provider_class(spec.provider)(spec.provider_settings, project_root=project_root(spec.path))
-        inner = provider.token_counter(spec.base_model)
-    except Exception:  # noqa: BLE001 - any failure means: fall back to the table / an estimate
-        return None
-    if inner is None or not hasattr(inner, "count_records"):
-        return None
-    return ProviderCounter(inner, f"{spec.provider}:{spec.base_model}")
-
-
 def counter_for_model(base_model: str) -> TiktokenCounter:
     """Exact tiktoken counter for a known OpenAI base model, else a labelled estimate."""
     from ftspec.data.base_models import lookup
@@ -275,11 +260,23 @@ def counter_for_model(base_model: str) -> TiktokenCounter:
     return TiktokenCounter(ESTIMATE_ENCODING, exact=False)
 
 
-def counter_for(spec) -> TokenCounter:
-    """The best counter for the spec: tiktoken for OpenAI models, the provider's, or an estimate."""
+def table_counter(base_model: str) -> TiktokenCounter | None:
+    """The exact tiktoken counter when the base-model table knows the model's encoding."""
     from ftspec.data.base_models import lookup
 
-    info = lookup(spec.base_model)
-    if info is not None and info.encoding:
-        return TiktokenCounter(info.encoding, exact=True)
-    return _provider_counter(spec) or TiktokenCounter(ESTIMATE_ENCODING, exact=False)
+    info = lookup(base_model)
+    return TiktokenCounter(info.encoding, exact=True) if info is not None and info.encoding else None
+
+
+def counter_for(spec, provider_counter: Any | None = None) -> TokenCounter:
+    """The best counter for the spec: tiktoken for table models, else the provider's exact
+    counter its caller loaded (``ftspec.providers.spec_token_counter`` owns that provider),
+    else a labelled estimate (``exact: false`` in the manifest)."""
+    counter = table_counter(spec.base_model)
+    if counter is not None:
+        return counter
+    if provider_counter is not None:
+        if isinstance(provider_counter, (TiktokenCounter, ProviderCounter)):
+            return provider_counter
+        return ProviderCounter(provider_counter, f"{spec.provider}:{spec.base_model}")
+    return TiktokenCounter(ESTIMATE_ENCODING, exact=False)

@@ -68,8 +68,10 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
         chain.extend(r.split(" changed")[0] + " changed" if " changed" in r else r for r in ds_reasons[:2])
         try:
             from ftspec.data.pipeline import build_dataset
+            from ftspec.providers import spec_token_counter
 
-            result = build_dataset(spec, None)
+            with spec_token_counter(spec) as counter:
+                result = build_dataset(spec, None, counter=counter)
             new_shas = {s: result.sha256.get(s) for s in SPLITS}
             new_counts = {s: result.counts.get(s, 0) for s in SPLITS}
         except FtspecError as exc:

@@ -122,7 +122,10 @@ class SpecGraph:
         from ftspec.data.pipeline import build_dataset
 
         inputs = self.dataset_inputs()
-        result = build_dataset(self.spec, self.files["manifest"].parent)
+        from ftspec.providers import spec_token_counter
+
+        with spec_token_counter(self.spec) as counter:
+            result = build_dataset(self.spec, self.files["manifest"].parent, counter=counter)
         tokens = result.manifest.get("tokens", {})
         outputs = {
             "dataset_sha256": result.dataset_sha256,

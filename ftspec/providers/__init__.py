@@ -6,12 +6,14 @@ The built-ins (openai, azure, local) register through the same entry points as a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ftspec.errors import ProviderNotFoundError, did_you_mean
+from ftspec.errors import FtspecError, ProviderNotFoundError, SpecError, did_you_mean
 
 GROUP = "ftspec.providers"
 _BUILTIN = {
@@ -61,3 +63,32 @@ def provider_for_spec(spec, *, project_root: Path | None = None):
     from ftspec.project import project_root as find_root
 
     return get_provider(spec.provider, spec.provider_settings, project_root=project_root or find_root(spec.path))
+
+
+@contextmanager
+def spec_token_counter(spec) -> Iterator[Any]:
+    """The exact token counter for ``spec``'s dataset, for ``build_dataset(counter=...)``.
+
+    Models in the base-model table count with tiktoken and never start a provider. Otherwise
+    the spec's provider is asked for its counter (the local provider loads the model's own
+    tokenizer); the provider is closed on exit. A tokenizer that fails to load is a located
+    error on ``base_model``, never a silent estimate; a provider without ``exact_tokens`` gives
+    a labelled estimate (``exact: false``) without being started.
+    """
+    from ftspec.data.tokens import counter_for, table_counter
+
+    if table_counter(spec.base_model) is not None or not provider_class(spec.provider).capabilities.exact_tokens:
+        yield counter_for(spec)
+        return
+    provider = provider_for_spec(spec)
+    try:
+        try:
+            inner = provider.token_counter(spec.base_model)
+        except Exception as exc:  # noqa: BLE001 - any load failure becomes the located error below
+            text = exc.message if isinstance(exc, FtspecError) else str(exc)
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise SpecError([spec.problem(("base_model",), f"tokenizer for '{spec.base_model}' "
+                                          f"failed to load: {reason}")]) from None
+        yield counter_for(spec, inner)
+    finally:
+        provider.close()

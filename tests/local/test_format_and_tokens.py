@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from ftspec.providers import get_provider
 from ftspec.providers.local import models
 from ftspec.providers.local.chat_format import RecordEncoder, chat_prompt, render_record
+
+from .conftest import support_records, write_jsonl
 
 CHAT = {"messages": [
     {"role": "system", "content": "You are Acme support."},
@@ -99,3 +103,42 @@ def test_missing_extra_gives_one_line_install_hint():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "provider 'local' is not installed (peft); run: pip install 'ftspec[local]'"
+
+
+def _local_spec(tmp_path: Path, base_model: str) -> Path:
+    write_jsonl(tmp_path / "train.jsonl", support_records(4))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("ftspec: 1\nname: tok\nprovider: local\n"
+                    f"base_model: {base_model}\n"
+                    "sources:\n  - {name: faq, path: train.jsonl, format: chat_jsonl}\n"
+                    "template: {type: chat}\n", encoding="utf-8")
+    return spec
+
+
+def _validate(spec: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ftspec", "validate", str(spec)], capture_output=True,
+                          text=True, timeout=300, cwd=spec.parent)
+
+
+def test_validate_counts_with_the_local_models_own_tokenizer(tiny_model, tmp_path):
+    out = _validate(_local_spec(tmp_path, tiny_model))
+    assert out.returncode == 0, out.stderr
+    assert "tokens (exact)" in out.stdout
+
+
+@pytest.mark.parametrize(("tokenizer_json", "reason"), [
+    (None, "has no tokenizer"),  # a model folder with only its config
+    ('{"version": "1.0", "truncation', "failed to load"),  # a corrupt tokenizer.json
+])
+def test_tokenizer_that_fails_to_load_is_a_located_error_not_an_estimate(tiny_model, tmp_path, tokenizer_json, reason):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    shutil.copy(Path(tiny_model) / "config.json", broken / "config.json")
+    if tokenizer_json is not None:
+        (broken / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    out = _validate(_local_spec(tmp_path, "./broken-model"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    line = out.stderr.strip().splitlines()[0]
+    assert line.startswith("error: spec.yaml:4:13: base_model: tokenizer for './broken-model'"), out.stderr
+    assert reason in line and len(out.stderr.strip().splitlines()) == 1
+    assert "estimated" not in out.stdout

@@ -201,11 +201,17 @@ def model_dir(ref: BaseRef) -> Path | str:
 # ---- loading (cached per process) ------------------------------------------------------------
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+
+
 @functools.cache
 def load_tokenizer(base_model: str):
     from transformers import AutoTokenizer
 
     source = tokenizer_dir(resolve_base(base_model))
+    # transformers builds an empty-vocabulary tokenizer from a bare config: refuse that here
+    if Path(source).is_dir() and not any((Path(source) / name).is_file() for name in _TOKENIZER_FILES):
+        raise ProviderError(f"'{base_model}' has no tokenizer ({' or '.join(_TOKENIZER_FILES)})")
     try:
         return AutoTokenizer.from_pretrained(source)
     except OSError as exc:
