@@ -89,12 +89,7 @@ def violations() -> list[str]:
 
 # Upward imports that remain, listed exactly so the test fails on any new one and on any of
 # these once fixed (then the entry is removed here).
-KNOWN = {
-    "ftspec/spec/loader.py:197: spec imports ftspec.data.sources (data)",
-    "ftspec/spec/loader.py:275: spec imports ftspec.evals.spec_checks (evals)",
-    "ftspec/spec/loader.py:282: spec imports ftspec.data.templates (data)",
-    "ftspec/spec/loader.py:288: spec imports ftspec.providers (providers)",
-}
+KNOWN: set[str] = set()  # every upward import is gone; keep it that way
 
 
 def test_imports_point_one_way() -> None:

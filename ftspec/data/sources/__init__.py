@@ -66,6 +66,21 @@ class Source:
 SOURCES: Registry[type[Source]] = Registry("source format", __name__)
 
 
+def source_problems(spec: Spec, check_files: bool) -> list[Problem]:
+    """The spec check for ``sources``: a known format, then the format's own option checks."""
+    problems: list[Problem] = []
+    for source in spec.sources:
+        if source.format not in SOURCES:
+            names = SOURCES.names()
+            problems.append(spec.problem(
+                ("sources", source.index, "format"),
+                f"unknown format '{source.format}'{did_you_mean(source.format, names)}; known: {', '.join(names)}",
+            ))
+        else:
+            problems.extend(SOURCES.get(source.format).check(source, spec))
+    return problems
+
+
 def read_source(source: SourceSpec, spec: Spec, ctx: BuildContext) -> Iterator[Example]:
     reader = SOURCES.get(source.format)(source, spec, ctx)
     ctx.sources[source.name].files = [reader.shown(f) for f in source.files]
