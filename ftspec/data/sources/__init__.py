@@ -25,6 +25,8 @@ class Source:
 
     options: ClassVar[frozenset[str]] = frozenset()
     required: ClassVar[frozenset[str]] = frozenset()
+    # one example per source line, readable as a shard of line numbers (parallel validation)
+    line_shardable: ClassVar[bool] = False
 
     def __init__(self, source: SourceSpec, spec: Spec, ctx: BuildContext) -> None:
         self.source = source
