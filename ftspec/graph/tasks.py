@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ftspec.errors import FtspecError, JobFailedError
 from ftspec.graph import inputs as inp
@@ -23,7 +23,7 @@ from ftspec.util import sha256_file
 SPLITS = ("train", "validation")
 
 
-def job_reusable(receipt: dict[str, Any] | None) -> bool:
+def job_reusable(receipt: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     """The one reuse rule: a recorded job is reused unless it failed or was cancelled."""
     return receipt is not None and receipt.get("status") not in ("failed", "cancelled")
 
@@ -127,7 +127,7 @@ class SpecGraph:
         with spec_token_counter(self.spec) as counter:
             result = build_dataset(self.spec, self.files["manifest"].parent, counter=counter)
         tokens = result.manifest.get("tokens", {})
-        outputs = {
+        outputs: dict[str, Any] = {
             "dataset_sha256": result.dataset_sha256,
             "sha256": {s: result.sha256.get(s) for s in SPLITS},
             "counts": {s: result.counts.get(s, 0) for s in SPLITS},

@@ -120,7 +120,7 @@ _PATTERN_WORDS = {
 def _pattern_message(path: Path_, error) -> str:
     key = next((p for p in reversed(path) if isinstance(p, str)), "")
     if key == "name" and len(path) > 1 and path[0] == "sources":
-        words = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+        words: str | None = "letters, digits, '_', '.' and '-', starting with a letter or digit"
     else:
         words = _PATTERN_WORDS.get(key)
     if words is None:
@@ -266,11 +266,11 @@ def semantic_problems(spec: Spec, check_files: bool) -> list[Problem]:
     problems += _template_problems(spec)
     problems += _provider_problems(spec)
     if check_files:
-        review = spec.raw.get("review")
-        if review is not None:
+        review, review_cfg = spec.raw.get("review"), spec.review
+        if review_cfg is not None:
             key = ("review",) if isinstance(review, str) else ("review", "path")
             # a missing review file is fine (ftspec review creates it); a folder is not
-            if spec.review["path"].is_dir():
+            if review_cfg["path"].is_dir():
                 problems.append(spec.problem(key, "review decisions path is a folder"))
     from ftspec.evals.spec_checks import eval_problems
 
