@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ftspec.errors import FtspecError, JobFailedError
 from ftspec.graph import inputs as inp
@@ -49,7 +49,7 @@ def friendly(reason: str) -> str:
     return reason
 
 
-def job_reusable(receipt: dict[str, Any] | None) -> bool:
+def job_reusable(receipt: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     """The one reuse rule: a recorded job is reused unless it failed or was cancelled."""
     return receipt is not None and receipt.get("status") not in ("failed", "cancelled")
 
@@ -140,7 +140,7 @@ class SpecGraph:
         recorded = self.state.task(self.spec.name, "dataset")
         reasons = [friendly(r) for r in inp.diff_inputs(recorded["inputs"] if recorded else None,
                                                         self.dataset_inputs())]
-        if not reasons:
+        if not reasons and recorded is not None:
             shas = recorded["outputs"]["sha256"]
             if not all(shas.get(s) is None or (self.files[s].is_file() and sha256_file(self.files[s]) == shas[s])
                        for s in SPLITS):
@@ -159,7 +159,7 @@ class SpecGraph:
         with spec_token_counter(self.spec) as counter:
             result = build_dataset(self.spec, self.files["manifest"].parent, counter=counter)
         tokens = result.manifest.get("tokens", {})
-        outputs = {
+        outputs: dict[str, Any] = {
             "dataset_sha256": result.dataset_sha256,
             "sha256": {s: result.sha256.get(s) for s in SPLITS},
             "counts": {s: result.counts.get(s, 0) for s in SPLITS},
@@ -178,11 +178,11 @@ class SpecGraph:
         return recorded["outputs"]
 
     # ---- upload -----------------------------------------------------------------------------
-    def upload_inputs(self, shas: dict[str, str | None] | None = None) -> dict[str, Any]:
+    def upload_inputs(self, shas: dict[str, Any] | None = None) -> dict[str, Any]:
         shas = self._dataset_out()["sha256"] if shas is None else shas
-        return {s: inp.upload_inputs(self.spec, shas[s]) for s in SPLITS if shas.get(s)}
+        return {s: inp.upload_inputs(self.spec, sha) for s in SPLITS if (sha := shas.get(s))}
 
-    def upload_check(self, shas: dict[str, str | None]) -> Check:
+    def upload_check(self, shas: dict[str, Any]) -> Check:
         """For the dataset split hashes ``shas``; a stale upload says which files the receipts
         already hold (``reused``), so no second upload is paid."""
         recorded = self.state.task(self.spec.name, "upload")
@@ -386,7 +386,7 @@ class SpecGraph:
             fresh = recorded is not None and recorded["inputs"] == self.eval_inputs(name)
         except FtspecError as exc:  # e.g. a cases file gone: the action reports it, located
             return Check.of([exc.message])
-        if fresh:
+        if fresh and recorded is not None:
             report = recorded["outputs"].get("report")
             path = self.root / report if report else None
             if path is not None and path.is_file() and sha256_file(path) == recorded["outputs"].get("report_sha256"):
