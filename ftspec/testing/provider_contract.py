@@ -91,6 +91,12 @@ class ProviderContract:
         found = provider.find_job("contract-job-1")
         assert found is not None and found.id == job.id
         assert provider.find_job("contract-job-never-used") is None
+        other = harness.provider()  # what a rebuild after a crash sees: a fresh instance finds it
+        try:
+            again = other.find_job("contract-job-1")
+            assert again is not None and again.id == job.id
+        finally:
+            other.close()
         done = wait_done(provider, job.id)
         assert done.status == "succeeded" and done.fine_tuned_model
         reused = provider.find_job("contract-job-1")
