@@ -89,12 +89,7 @@ def violations() -> list[str]:
 
 # Upward imports that remain, listed exactly so the test fails on any new one and on any of
 # these once fixed (then the entry is removed here).
-KNOWN = {
-    "ftspec/spec/loader.py:197: spec imports ftspec.data.sources (data)",
-    "ftspec/spec/loader.py:275: spec imports ftspec.evals.spec_checks (evals)",
-    "ftspec/spec/loader.py:282: spec imports ftspec.data.templates (data)",
-    "ftspec/spec/loader.py:288: spec imports ftspec.providers (providers)",
-}
+KNOWN: set[str] = set()  # every upward import is gone; keep it that way
 
 
 def test_imports_point_one_way() -> None:
@@ -104,3 +99,26 @@ def test_imports_point_one_way() -> None:
 
 def test_known_violations_are_still_real() -> None:
     assert set(violations()) >= KNOWN, "fixed; remove from KNOWN: " + ", ".join(sorted(KNOWN - set(violations())))
+
+
+def private_imports() -> list[str]:
+    """``from M import _name`` of another module's private name, and imports of a private
+    module (``pkg._mod``) from outside its package."""
+    out = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not (node.module or "").startswith("ftspec"):
+                continue
+            target = node.module or ""
+            private_parts = [p for p in target.split(".") if p.startswith("_") and not p.startswith("__")]
+            if private_parts and not module.startswith(target.rpartition(".")[0] + "."):
+                out.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: imports private module {target}")
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__") and target != module \
+                        and f"{target}.{alias.name}" not in MODULES:
+                    out.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: imports {target}.{alias.name}")
+    return out
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    assert private_imports() == []

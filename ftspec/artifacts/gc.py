@@ -7,22 +7,15 @@ the working tree's, so a model that only a teammate's branch still needs is neve
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ftspec import revisions
 from ftspec.artifacts.store import RemoteStore, open_remote
 from ftspec.artifacts.tree import parse_listing
 
 SKIP_DIRS = {".git", ".ftspec", ".venv", "node_modules", "__pycache__"}
-
-
-def _git(root: Path, *args: str) -> bytes | None:
-    try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=True, timeout=60).stdout
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        return None
 
 
 def lock_texts(root: Path) -> list[tuple[str, str]]:
@@ -31,17 +24,10 @@ def lock_texts(root: Path) -> list[tuple[str, str]]:
     for path in sorted(root.rglob("*.lock")):
         if not SKIP_DIRS & set(path.relative_to(root).parts):
             out.append((path.relative_to(root).as_posix(), path.read_text(encoding="utf-8", errors="replace")))
-    refs = _git(root, "for-each-ref", "--format=%(objectname) %(refname:short)", "refs/heads", "refs/remotes")
-    seen: set[str] = set()
-    for line in (refs or b"").decode().splitlines():
-        commit, _, ref = line.partition(" ")
-        if commit in seen:
-            continue
-        seen.add(commit)
-        names = _git(root, "ls-tree", "-r", "-z", "--name-only", commit) or b""
-        for name in filter(None, names.decode().split("\0")):
+    for commit, ref in revisions.branch_tips(root):
+        for name in revisions.list_files(root, commit):
             if name.endswith(".lock") and not SKIP_DIRS & set(name.split("/")):
-                blob = _git(root, "show", f"{commit}:{name}")
+                blob = revisions.read_bytes(root, commit, name)
                 if blob is not None:
                     out.append((f"{ref}:{name}", blob.decode("utf-8", errors="replace")))
     return out

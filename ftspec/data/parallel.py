@@ -39,13 +39,12 @@ class ShardPart:
 def shardable(spec: Spec) -> bool:
     """True when validating in shards gives exactly the serial result."""
     from ftspec.data.sources import SOURCES
-    from ftspec.data.sources._lines import JsonLinesSource
 
     return (
         spec.template["type"] == "chat"
         and spec.review is None
         and all(TRANSFORMS.get(name).per_example for name, _ in spec.transforms)
-        and all(issubclass(SOURCES.get(s.format), JsonLinesSource) for s in spec.sources)
+        and all(SOURCES.get(s.format).line_shardable for s in spec.sources)
     )
 
 

@@ -1,28 +1,26 @@
 """``ftspec diff``: what changed between two revisions of a spec (or between two specs).
 
 Needs only what is committed at each revision: the spec, its lockfile, the eval reports and
-the data files. Revisions are read with git itself (``git show REV:path``; ``git archive`` to
-rebuild a revision's example ids). The result is plain data, rendered as text, Markdown or JSON.
+the data files, read through ``ftspec.revisions`` (a file at a revision; a revision's whole
+tree to rebuild its example ids). The result is plain data, rendered as text, Markdown or JSON.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ftspec import revisions
 from ftspec.errors import FtspecError
 
 WORKTREE = None  # the revision value meaning "the working tree"
 DEFAULT_TOLERANCE = 0.05
 
 
-class DiffError(FtspecError):
+class DiffError(revisions.RevisionError):
     """A revision that does not exist, a spec or lockfile missing at a revision, not a repo."""
 
 
@@ -41,27 +39,14 @@ class Side:
 
     def read(self, rel: str) -> str | None:
         """A file's text at this side's revision (or in the working tree), None if absent."""
-        if self.rev is None:
-            path = self.root / rel
-            return path.read_text(encoding="utf-8") if path.is_file() else None
-        out = _git(self.root, "show", f"{self.rev}:{rel}", check=False)
-        return out if out is not None else None
-
-
-def _git(root: Path, *args: str, check: bool = True) -> str | None:
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, encoding="utf-8")
-    if proc.returncode != 0:
-        if check:
-            raise DiffError(f"git {' '.join(args)}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}")
-        return None
-    return proc.stdout
+        return revisions.read_text(self.root, self.rev, rel)
 
 
 def git_root(start: Path) -> Path:
-    out = _git(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel", check=False)
-    if out is None:
-        raise DiffError(f"{start}: not inside a git repository; ftspec diff compares git revisions")
-    return Path(out.strip()).resolve()
+    try:
+        return revisions.git_root(start)
+    except revisions.RevisionError:
+        raise DiffError(f"{start}: not inside a git repository; ftspec diff compares git revisions") from None
 
 
 def open_side(spec_path: Path, rev: str | None, root: Path | None = None) -> Side:
@@ -72,7 +57,7 @@ def open_side(spec_path: Path, rev: str | None, root: Path | None = None) -> Sid
     root = root or git_root(spec_path)
     spec_rel = spec_path.relative_to(root).as_posix()
     label = rev if rev is not None else "working tree"
-    if rev is not None and _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False) is None:
+    if rev is not None and revisions.resolve_commit(root, rev) is None:
         raise DiffError(f"unknown revision '{rev}' (git cannot resolve it)")
     side = Side(label=label, rev=rev, root=root, spec_rel=spec_rel)
     text = side.read(spec_rel)
@@ -133,14 +118,8 @@ def example_index(side: Side) -> dict[str, str]:
     pre-template transforms), read from a ``git archive`` of the revision."""
     if side.rev is None:
         return _examples_at(side.root, side.spec_rel)
-    archive = subprocess.run(["git", "-C", str(side.root), "archive", "--format=tar", side.rev],
-                             capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise DiffError(f"git archive {side.rev}: {archive.stderr.decode(errors='replace').strip()}")
     with tempfile.TemporaryDirectory(prefix="ftspec-diff-") as tmp:
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
-        return _examples_at(Path(tmp), side.spec_rel)
+        return _examples_at(revisions.extract_tree(side.root, side.rev, Path(tmp)), side.spec_rel)
 
 
 def _examples_at(root: Path, spec_rel: str) -> dict[str, str]:

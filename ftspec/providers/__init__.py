@@ -92,3 +92,12 @@ def spec_token_counter(spec) -> Iterator[Any]:
         yield counter_for(spec, inner)
     finally:
         provider.close()
+
+
+def provider_problems(spec, check_files: bool) -> list:
+    """The spec check for ``provider``: a registered provider name."""
+    names = provider_names()
+    if spec.provider not in names:
+        return [spec.problem(("provider",), f"unknown provider '{spec.provider}'"
+                                            f"{did_you_mean(spec.provider, names)}; known: {', '.join(names)}")]
+    return []

@@ -194,18 +194,12 @@ def _type_name(value: Any) -> str:
 
 
 def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> list[SourceSpec]:
-    from ftspec.data.sources import SOURCES
-
+    """Expand each source's paths; the format and its options are checked by the data layer."""
     out = []
     common = {"name", "path", "paths", "format", "encoding", "on_error", "split"}
     seen_names: dict[str, int] = {}
     for index, raw in enumerate(spec.raw["sources"]):
         fmt = raw["format"]
-        if fmt not in SOURCES:
-            problems.append(spec.problem(
-                ("sources", index, "format"),
-                f"unknown format '{fmt}'{did_you_mean(fmt, SOURCES.names())}; known: {', '.join(SOURCES.names())}",
-            ))
         patterns = [raw["path"]] if "path" in raw else list(raw["paths"])
         files: list[Path] = []
         for pattern_index, pattern in enumerate(patterns):
@@ -226,8 +220,6 @@ def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> 
             options={k: v for k, v in raw.items() if k not in common},
             location=spec.locate("sources", index),
         )
-        if fmt in SOURCES:
-            problems.extend(SOURCES.get(fmt).check(source, spec))
         out.append(source)
     return out
 
@@ -261,33 +253,18 @@ def _expand(spec: Spec, pattern: str) -> list[Path]:
 
 
 def semantic_problems(spec: Spec, check_files: bool) -> list[Problem]:
-    """Rules JSON Schema cannot express; each module owning a section adds its own."""
-    problems: list[Problem] = []
-    problems += _template_problems(spec)
-    problems += _provider_problems(spec)
-    if check_files:
-        review = spec.raw.get("review")
-        if review is not None:
-            key = ("review",) if isinstance(review, str) else ("review", "path")
-            # a missing review file is fine (ftspec review creates it); a folder is not
-            if spec.review["path"].is_dir():
-                problems.append(spec.problem(key, "review decisions path is a folder"))
-    from ftspec.evals.spec_checks import eval_problems
+    """Rules JSON Schema cannot express, each from the layer that owns the section
+    (``ftspec.spec.checks``)."""
+    from ftspec.spec.checks import layer_problems
 
-    problems += eval_problems(spec, check_files)
-    return problems
+    return layer_problems(spec, check_files)
 
 
-def _template_problems(spec: Spec) -> list[Problem]:
-    from ftspec.data.templates import template_problems
-
-    return template_problems(spec)
-
-
-def _provider_problems(spec: Spec) -> list[Problem]:
-    from ftspec.providers import provider_names
-
-    names = provider_names()
-    if spec.provider not in names:
-        return [spec.problem(("provider",), f"unknown provider '{spec.provider}'{did_you_mean(spec.provider, names)}; known: {', '.join(names)}")]
-    return []
+def review_problems(spec: Spec, check_files: bool) -> list[Problem]:
+    """The spec check for ``review``: a missing decisions file is fine (``ftspec review``
+    creates it); a folder is not."""
+    review = spec.raw.get("review")
+    if not check_files or review is None or not spec.review["path"].is_dir():
+        return []
+    key = ("review",) if isinstance(review, str) else ("review", "path")
+    return [spec.problem(key, "review decisions path is a folder")]

@@ -25,6 +25,8 @@ class Source:
 
     options: ClassVar[frozenset[str]] = frozenset()
     required: ClassVar[frozenset[str]] = frozenset()
+    # one example per source line, readable as a shard of line numbers (parallel validation)
+    line_shardable: ClassVar[bool] = False
 
     def __init__(self, source: SourceSpec, spec: Spec, ctx: BuildContext) -> None:
         self.source = source
@@ -64,6 +66,21 @@ class Source:
 
 
 SOURCES: Registry[type[Source]] = Registry("source format", __name__)
+
+
+def source_problems(spec: Spec, check_files: bool) -> list[Problem]:
+    """The spec check for ``sources``: a known format, then the format's own option checks."""
+    problems: list[Problem] = []
+    for source in spec.sources:
+        if source.format not in SOURCES:
+            names = SOURCES.names()
+            problems.append(spec.problem(
+                ("sources", source.index, "format"),
+                f"unknown format '{source.format}'{did_you_mean(source.format, names)}; known: {', '.join(names)}",
+            ))
+        else:
+            problems.extend(SOURCES.get(source.format).check(source, spec))
+    return problems
 
 
 def read_source(source: SourceSpec, spec: Spec, ctx: BuildContext) -> Iterator[Example]:

@@ -137,6 +137,7 @@ class JsonLinesSource:
     """Mixin for one-JSON-object-per-line formats; subclasses set ``shape_problem``."""
 
     shape_problem: Any  # staticmethod: value -> reason | None
+    line_shardable = True
 
     def read(self):  # type: ignore[no-untyped-def]
         for path in self.source.files:

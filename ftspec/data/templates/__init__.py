@@ -51,7 +51,7 @@ def get_template(spec: Spec) -> Template:
     return TEMPLATES.get(options["type"])(options, spec)
 
 
-def template_problems(spec: Spec) -> list[Problem]:
+def template_problems(spec: Spec, check_files: bool = True) -> list[Problem]:
     options = spec.template
     if options["type"] not in TEMPLATES:
         return [spec.problem(("template", "type"), f"unknown template type '{options['type']}'")]

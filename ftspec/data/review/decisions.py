@@ -1,14 +1,13 @@
-"""Human review: a readable page of every example and a decisions file applied at build time.
+"""Review decisions: the ``reviews/<spec>.yaml`` file, loaded, checked and applied at build time.
 
-``reviews/<spec>.yaml`` lists every example id with ``decision: keep | drop | edit | pending``
-(``edit`` carries replacement ``messages``, or ``prompt``/``completion``). Ids are
-``Example.id`` (the pre-template content hash), so template changes never stale a review.
-``apply_review`` runs in the pipeline after the "pre" transforms and before the template.
+Every example id is listed with ``decision: keep | drop | edit | pending`` (``edit`` carries
+replacement ``messages``, or ``prompt``/``completion``). Ids are ``Example.id`` (the
+pre-template content hash), so template changes never stale a review. ``apply_review`` runs in
+the example stream (``ftspec.data.examples``) after the "pre" transforms, before the template.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,65 +177,7 @@ def apply_review(examples: Iterator[Example], spec: Spec, ctx: BuildContext) -> 
 
 
 # ---- the review page ------------------------------------------------------------------------
-@dataclass
-class ReviewResult:
-    decisions: Path
-    markdown: Path
-    html: Path
-    total: int
-    new: int
-    stale: int
-    counts: dict[str, int]
-
-
-def collect_examples(spec: Spec) -> Iterator[Example]:
-    """The examples the template would see, before any review decision."""
-    from ftspec.data.examples import iter_examples
-
-    ctx = BuildContext()
-    yield from iter_examples(spec, ctx, review=False)
-    ctx.raise_if_problems()
-
-
-def write_review(spec: Spec) -> ReviewResult:
-    """Write ``<decisions>.yaml`` (existing decisions kept, new examples added as pending) and the
-    Markdown and HTML pages next to it."""
-    from ftspec.util import AtomicWriter, atomic_write_text
-
-    path = decisions_path(spec)
-    existing = load_decisions(path)
-    md_path, html_path = path.with_suffix(".md"), path.with_suffix(".html")
-    entries: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    new = 0
-    with AtomicWriter(md_path) as md, AtomicWriter(html_path) as page:
-        md.write(_md_head(spec).encode())
-        page.write(_html_head(spec).encode())
-        for example in collect_examples(spec):
-            if example.id in seen:
-                continue  # an exact duplicate shares its id and its decision
-            seen.add(example.id)
-            old = existing.get(example.id)
-            if old is None:
-                new += 1
-                entries.append({"id": example.id, "decision": "pending", "origin": str(example.origin),
-                                "preview": _preview(example.record)})
-            else:
-                entries.append(_entry(old))
-            decision = entries[-1]["decision"]
-            md.write(_md_example(example, decision).encode())
-            page.write(_html_example(example, decision).encode())
-        page.write(b"</main></body></html>\n")
-    stale = [d for i, d in existing.items() if i not in seen]
-    entries += [_entry(d) | {"stale": True} for d in stale]
-    counts: dict[str, int] = {}
-    for entry in entries:
-        counts[entry["decision"]] = counts.get(entry["decision"], 0) + 1
-    atomic_write_text(path, _yaml(spec, entries))
-    return ReviewResult(path, md_path, html_path, len(seen), new, len(stale), counts)
-
-
-def _entry(d: Decision) -> dict[str, Any]:
+def decision_entry(d: Decision) -> dict[str, Any]:
     out: dict[str, Any] = {"id": d.id, "decision": d.decision}
     out.update({k: v for k, v in d.extra.items() if k != "stale"})
     if d.record is not None:
@@ -244,7 +185,7 @@ def _entry(d: Decision) -> dict[str, Any]:
     return out
 
 
-def _preview(record: dict[str, Any], width: int = 80) -> str:
+def preview(record: dict[str, Any], width: int = 80) -> str:
     if "messages" in record:
         text = " | ".join(f"{m.get('role')}: {m.get('content') or ''}" for m in record["messages"] if isinstance(m, dict))
     else:
@@ -253,7 +194,7 @@ def _preview(record: dict[str, Any], width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _yaml(spec: Spec, entries: list[dict[str, Any]]) -> str:
+def decisions_yaml(spec: Spec, entries: list[dict[str, Any]]) -> str:
     import yaml
 
     head = (
@@ -265,48 +206,3 @@ def _yaml(spec: Spec, entries: list[dict[str, Any]]) -> str:
     return head + body
 
 
-def _messages(record: dict[str, Any]) -> list[tuple[str, str]]:
-    if "messages" in record:
-        return [(str(m.get("role")) + (f" ({m['name']})" if m.get("name") else ""), str(m.get("content") or ""))
-                for m in record["messages"] if isinstance(m, dict)]
-    return [("prompt", str(record.get("prompt", ""))), ("completion", str(record.get("completion", "")))]
-
-
-def _md_head(spec: Spec) -> str:
-    return (f"# Review: {spec.name}\n\nEvery example the build would train on, with its id. "
-            f"Record decisions in `reviews/{spec.name}.yaml` (keep | drop | edit).\n\n")
-
-
-def _md_example(example: Example, decision: str) -> str:
-    out = [f"## `{example.id}` · {decision}\n", f"_{example.origin}_\n"]
-    for role, content in _messages(example.record):
-        quoted = "\n".join(f"> {line}" if line else ">" for line in content.split("\n"))
-        out.append(f"**{role}**\n\n{quoted}\n")
-    return "\n".join(out) + "\n"
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
-header{background:#1d2330;color:#fff;padding:12px 24px}main{max-width:900px;margin:auto;padding:16px}
-article{background:#fff;border:1px solid #dde1e7;border-radius:8px;margin:12px 0;padding:12px 16px}
-h2{font-size:14px;margin:0 0 4px;font-family:monospace}.origin{color:#667;font-size:12px}
-.msg{margin:8px 0;padding:8px;border-radius:6px;white-space:pre-wrap}.role{font-weight:600;font-size:12px;display:block}
-.user,.prompt{background:#eef3ff}.assistant,.completion{background:#eefaf0}.system{background:#fff7e6}
-.badge{font-size:11px;padding:2px 6px;border-radius:4px;background:#dde1e7;margin-left:8px}
-.drop{background:#fdd}.keep{background:#dfd}.edit{background:#ffe9b3}.pending{background:#eee}"""
-
-
-def _html_head(spec: Spec) -> str:
-    name = html.escape(spec.name)
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Review: {name}</title>"
-            f"<style>{_CSS}</style></head><body><header><h1>Review: {name}</h1>"
-            f"<p>Decisions go in reviews/{name}.yaml (keep | drop | edit).</p></header><main>\n")
-
-
-def _html_example(example: Example, decision: str) -> str:
-    parts = [f"<article id=\"ex-{example.id}\"><h2>{example.id}<span class=\"badge {decision}\">{decision}</span></h2>",
-             f"<div class=\"origin\">{html.escape(str(example.origin))}</div>"]
-    for role, content in _messages(example.record):
-        css = role.split(" ")[0]
-        parts.append(f"<div class=\"msg {html.escape(css)}\"><span class=\"role\">{html.escape(role)}</span>"
-                     f"{html.escape(content)}</div>")
-    return "".join(parts) + "</article>\n"
