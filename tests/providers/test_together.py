@@ -1,0 +1,175 @@
+"""provider: together end to end through the real ``together`` SDK against a loopback fake.
+
+The fake (``fake_together.py``) validates what the SDK sends and what it answers against the
+SDK's own request and response types, so these tests break if the fake drifts from the SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TOGETHER_KEY, TOGETHER_KEY_ENV
+
+from ftspec.errors import JobFailedError
+from ftspec.graph.build import build
+from ftspec.lockfile import load_lock, lock_path
+from ftspec.providers import get_provider
+from ftspec.providers.base import JobRequest
+from ftspec.providers.together import job_parameters, job_suffix
+
+BASE = "Qwen/Qwen3-0.6B"
+EVALS = """evals:
+  - name: smoke
+    cases:
+      - {messages: [{role: user, content: "ping"}], must_include: ["ping"]}
+      - {messages: [{role: user, content: "pong"}], must_include: ["zzz"]}
+    sampling: {temperature: 0.2, max_tokens: 16, stop: ["END"]}
+    scorers:
+      - contains: {field: must_include}
+"""
+
+
+def write_together_spec(project: Path, url: str, *, n_epochs: int = 2, extra: str = EVALS,
+                        key_env: str = TOGETHER_KEY_ENV) -> Path:
+    (project / ".git").mkdir(parents=True, exist_ok=True)  # the project root marker
+    data = project / "data" / "train.jsonl"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"question {i}?"},
+                                                     {"role": "assistant", "content": f"Sure {i}."}]}) + "\n"
+                            for i in range(12)), encoding="utf-8")
+    spec = project / "specs" / "support.yaml"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(f"""ftspec: 1
+name: support
+provider: together
+base_model: {BASE}
+providers:
+  together:
+    base_url: {url}
+    api_key_env: {key_env}
+    poll_interval: 0.02
+    max_retries: 2
+    timeout: 5
+sources:
+  - {{name: faq, path: ../data/train.jsonl, format: chat_jsonl}}
+template:
+  type: chat
+  system: "You are helpful."
+split: {{validation: 0.2}}
+hyperparameters:
+  n_epochs: {n_epochs}
+  together: {{lora_r: 16, warmup_ratio: 0.1}}
+{extra}""", encoding="utf-8")
+    return spec
+
+
+def _build(spec: Path):
+    return build([spec], echo=lambda _line: None, live=False)
+
+
+def _creates(server) -> tuple[int, int]:
+    return server.count("POST", "/v1/files"), server.count("POST", "/v1/fine-tunes")
+
+
+def test_build_uploads_trains_and_evals_then_rebuild_is_a_no_op(together_server, together_key, tmp_path):
+    spec = write_together_spec(tmp_path, together_server.url)
+    first = _build(spec)
+    assert [t.split(".", 1)[1] for t in first.ran] == ["dataset", "upload", "job", "wait", "eval.smoke", "lock"]
+    lock = load_lock(lock_path(spec))
+    job = next(iter(together_server.jobs.values()))
+    assert lock["provider"] == "together" and lock["model"] == job["model_output_name"]
+    assert lock["job"]["status"] == "succeeded"
+    assert lock["evals"]["smoke"]["pass_rate"] == 0.5  # the fake echoes the prompt: "ping" passes
+    n_files = sum(1 for sha in lock["dataset"]["files"].values() if sha)
+    uploaded = sorted(f["filename"] for f in together_server.files.values())
+    assert len(uploaded) == n_files and all(n.startswith("ftspec-") and n.endswith(".jsonl") for n in uploaded)
+    # the key rides in the suffix after the spec's own suffix (its name by default)
+    assert job["n_epochs"] == 2 and job["suffix"].startswith("support-") and job["batch_size"] == 32
+    assert _creates(together_server) == (n_files, 1)  # one upload per file, one job
+
+    before = lock_path(spec).read_bytes()
+    second = _build(spec)
+    assert second.ran == []
+    assert _creates(together_server) == (n_files, 1)  # zero create requests on the rebuild
+    assert lock_path(spec).read_bytes() == before
+
+
+def test_a_lost_lock_is_recovered_by_key_without_paying_again(together_server, together_key, tmp_path):
+    """As after a crash: the receipts and lockfile are gone; find-by-key finds upload and job."""
+    spec = write_together_spec(tmp_path, together_server.url, extra="")
+    _build(spec)
+    first = _creates(together_server)
+    lock_path(spec).unlink()
+    receipts = [d for d in tmp_path.rglob("receipts") if d.is_dir()]
+    assert receipts
+    for state in receipts:
+        shutil.rmtree(state)
+    _build(spec)
+    assert _creates(together_server) == first and first[1] == 1
+    assert load_lock(lock_path(spec))["model"] == next(iter(together_server.jobs.values()))["model_output_name"]
+
+
+def test_a_failed_job_is_not_reused(together_server, together_key, tmp_path):
+    spec = write_together_spec(tmp_path, together_server.url, extra="")
+    together_server.fail_jobs = True
+    with pytest.raises(JobFailedError):
+        _build(spec)
+    uploads = _creates(together_server)[0]
+    assert not lock_path(spec).exists()
+    together_server.fail_jobs = False
+    _build(spec)
+    statuses = sorted(j["status"] for j in together_server.jobs.values())
+    assert statuses == ["completed", "error"]
+    assert _creates(together_server) == (uploads, 2)  # same uploads, a second job
+    done = next(j for j in together_server.jobs.values() if j["status"] == "completed")
+    assert load_lock(lock_path(spec))["model"] == done["model_output_name"]
+
+
+def test_bad_api_key_is_one_line_error_and_exit_1(together_server, tmp_path):
+    spec = write_together_spec(tmp_path, together_server.url, extra="")
+    env = {**os.environ, TOGETHER_KEY_ENV: "tg-wrong-key", "FTSPEC_RAISE_ERRORS": ""}
+    out = subprocess.run([sys.executable, "-m", "ftspec", "build", str(spec)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "HTTP 401" in errors[0] and TOGETHER_KEY_ENV in errors[0], out.stderr
+    assert "Traceback" not in out.stderr and "tg-wrong-key" not in out.stderr
+    assert together_server.count("POST", "/v1/fine-tunes") == 0
+    assert not any(together_server.files.values()) or all(
+        f["processing_status"] != "COMPLETED" for f in together_server.files.values())
+
+
+def test_no_file_ftspec_wrote_holds_the_key(together_server, together_key, tmp_path):
+    spec = write_together_spec(tmp_path, together_server.url)
+    _build(spec)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert TOGETHER_KEY not in path.read_bytes().decode("utf-8", "replace"), path
+
+
+def test_hyperparameters_map_in_one_place():
+    request = JobRequest(model=BASE, training_file="file-1", idempotency_key="0123456789abcdef" * 2,
+                         hyperparameters={"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 2.0},
+                         requested_hyperparameters={"n_epochs": 3, "batch_size": "auto"},
+                         seed=7, suffix="support", extras={"hyperparameters": {"lora_r": 16}})
+    params = job_parameters(request)
+    assert params["n_epochs"] == 3 and params["batch_size"] == "max"  # auto: Together chooses
+    assert params["learning_rate"] == pytest.approx(2e-5) and params["random_seed"] == 7
+    assert params["lora"] is True and params["lora_r"] == 16 and params["training_method"] == "sft"
+    assert params["suffix"] == "support-0123456789abcdef" and len(job_suffix("k" * 32, "x" * 60)) <= 40
+
+
+def test_missing_key_names_the_variable(together_server, tmp_path, monkeypatch):
+    from ftspec.errors import NeedsKeyError
+
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    provider = get_provider("together", {"base_url": together_server.url})
+    with pytest.raises(NeedsKeyError, match="TOGETHER_API_KEY"):
+        provider.list_files()
+    assert together_server.requests == []
