@@ -68,6 +68,9 @@ class FakeTogether:
         self.requests: list[tuple[str, str]] = []
         self.violations: list[str] = []
         self.fail_jobs = False
+        # (method, path, kind) -> how many more requests get it: "429" answers 429 with
+        # Retry-After before doing anything; "lost" does the work, then answers 500 (a lost reply)
+        self.faults: dict[tuple[str, str, str], int] = {}
         self._n = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -80,6 +83,15 @@ class FakeTogether:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def fault(self, method: str, path: str, kind: str, count: int = 1) -> None:
+        self.faults[(method, path, kind)] = count
+
+    def take_fault(self, method: str, path: str, kind: str) -> bool:
+        left = self.faults.get((method, path, kind), 0)
+        if left > 0:
+            self.faults[(method, path, kind)] = left - 1
+        return left > 0
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for m, p in self.requests if m == method and p == path)
@@ -183,7 +195,16 @@ class FakeTogether:
                         return self._put(path.rsplit("/", 1)[1], raw)  # presigned: no auth
                     if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                         return self._error(401, "Invalid API key provided")
-                    return self._api(method, path, query, raw)
+                    if fake.take_fault(method, path, "429"):
+                        return self._send(429, {"error": {"message": "rate limited", "type": "dynamic_request_limited"}},
+                                          headers={"Retry-After": "0"})
+                    lost = fake.take_fault(method, path, "lost")
+                    if lost:
+                        self._send, real = (lambda *_a, **_k: None), self._send  # do the work, drop the answer
+                    self._api(method, path, query, raw)
+                    if lost:
+                        self._send = real
+                        self._error(500, "internal error")
 
             def _put(self, file_id: str, raw: bytes) -> None:
                 rec = fake.files.get(file_id)

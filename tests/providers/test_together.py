@@ -173,3 +173,37 @@ def test_missing_key_names_the_variable(together_server, tmp_path, monkeypatch):
     with pytest.raises(NeedsKeyError, match="TOGETHER_API_KEY"):
         provider.list_files()
     assert together_server.requests == []
+
+
+def test_a_lost_create_response_is_retried_without_a_second_job(together_server, together_key, tmp_path):
+    """The server made the job but its answer was lost (500): the retry finds it by key."""
+    spec = write_together_spec(tmp_path, together_server.url, extra="")
+    together_server.fault("POST", "/v1/fine-tunes", "lost")
+    together_server.fault("GET", "/v1/files", "429")  # Retry-After honoured, then the call succeeds
+    _build(spec)
+    assert together_server.count("POST", "/v1/fine-tunes") == 1 and len(together_server.jobs) == 1
+    assert load_lock(lock_path(spec))["job"]["status"] == "succeeded"
+    assert together_server.faults == {("POST", "/v1/fine-tunes", "lost"): 0, ("GET", "/v1/files", "429"): 0}
+
+
+def test_plan_and_validate_work_offline_and_cost_is_unknown(tmp_path):
+    spec = write_together_spec(tmp_path, "http://127.0.0.1:9", extra="")  # nothing listens there
+    env = {**os.environ, "FTSPEC_RAISE_ERRORS": ""}
+    env.pop(TOGETHER_KEY_ENV, None)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "ftspec", *args, str(spec)], cwd=tmp_path,  # noqa: E731
+                                       env=env, capture_output=True, text=True, timeout=120)
+    assert run("validate").returncode == 0
+    plan = run("plan", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["estimated_cost_usd"] is None  # unknown, never 0
+
+
+def test_schema_rejects_unknown_together_options_with_a_location(tmp_path):
+    spec = write_together_spec(tmp_path, "http://127.0.0.1:9", extra="")
+    spec.write_text(spec.read_text().replace("lora_r: 16", "lora_r: 500, bogus: 1"))
+    out = subprocess.run([sys.executable, "-m", "ftspec", "validate", str(spec)], cwd=tmp_path,
+                         env={**os.environ, "FTSPEC_RAISE_ERRORS": ""}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert any("hyperparameters.together.lora_r: 500 is greater than the maximum of 64" in e for e in errors)
+    assert any("hyperparameters.together.bogus: unknown key 'bogus'" in e for e in errors)
