@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import signal
 import threading
 import time
 from email.parser import BytesParser
@@ -71,6 +73,9 @@ class FakeTogether:
         # (method, path, kind) -> how many more requests get it: "429" answers 429 with
         # Retry-After before doing anything; "lost" does the work, then answers 500 (a lost reply)
         self.faults: dict[tuple[str, str, str], int] = {}
+        # (method, path template) -> [nth, pid]: on the nth such request do the work, then SIGKILL
+        # the client before it reads the answer (the crash matrix)
+        self.kill_on: dict[tuple[str, str], list[int]] = {}
         self._n = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -190,7 +195,8 @@ class FakeTogether:
                 path, query = url.path, dict(parse_qsl(url.query))
                 raw = self._body()
                 with fake.lock:
-                    fake.requests.append((method, re.sub(r"/(file|ft)-\d+", r"/{\1}", path)))
+                    template = re.sub(r"/(file|ft)-\d+", r"/{\1}", path)
+                    fake.requests.append((method, template))
                     if method == "PUT" and path.startswith("/upload/"):
                         return self._put(path.rsplit("/", 1)[1], raw)  # presigned: no auth
                     if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
@@ -199,11 +205,18 @@ class FakeTogether:
                         return self._send(429, {"error": {"message": "rate limited", "type": "dynamic_request_limited"}},
                                           headers={"Retry-After": "0"})
                     lost = fake.take_fault(method, path, "lost")
+                    kill = fake.kill_on.get((method, template))
+                    if kill is not None:
+                        kill[0] -= 1
+                        lost = lost or kill[0] == 0
                     if lost:
                         self._send, real = (lambda *_a, **_k: None), self._send  # do the work, drop the answer
                     self._api(method, path, query, raw)
                     if lost:
                         self._send = real
+                        if kill is not None and kill[0] == 0:
+                            os.kill(kill[1], signal.SIGKILL)
+                            time.sleep(0.2)  # let it die before any answer could reach it
                         self._error(500, "internal error")
 
             def _put(self, file_id: str, raw: bytes) -> None:

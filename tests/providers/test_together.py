@@ -207,3 +207,31 @@ def test_schema_rejects_unknown_together_options_with_a_location(tmp_path):
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert any("hyperparameters.together.lora_r: 500 is greater than the maximum of 64" in e for e in errors)
     assert any("hyperparameters.together.bogus: unknown key 'bogus'" in e for e in errors)
+
+
+KILL_AT = {"upload": ("POST", "/v1/files/{file}/preprocess", 1), "job": ("POST", "/v1/fine-tunes", 1),
+           "wait": ("GET", "/v1/fine-tunes/{ft}", 2)}
+
+
+@pytest.mark.parametrize("keep_state", [True, False], ids=["state-kept", "state-deleted"])
+@pytest.mark.parametrize("when", sorted(KILL_AT))
+def test_sigkill_then_rebuild_pays_once(together_server, tmp_path, when, keep_state):
+    spec = write_together_spec(tmp_path, together_server.url, extra="")
+    method, path, nth = KILL_AT[when]
+    env = {**os.environ, TOGETHER_KEY_ENV: TOGETHER_KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "ftspec", "build", str(spec)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    together_server.kill_on[(method, path)] = [nth, proc.pid]
+    proc.communicate(timeout=120)
+    assert proc.returncode == -9, "the build was not killed where the test meant to"
+    assert not lock_path(spec).exists()
+    if not keep_state:
+        shutil.rmtree(tmp_path / ".ftspec")
+    together_server.kill_on.clear()
+    rerun = subprocess.run([sys.executable, "-m", "ftspec", "build", str(spec)], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    names = [f["filename"] for f in together_server.files.values()]
+    assert len(names) == len(set(names)), f"a file was uploaded twice: {sorted(names)}"
+    assert together_server.count("POST", "/v1/fine-tunes") == 1 and len(together_server.jobs) == 1
+    assert load_lock(lock_path(spec))["job"]["status"] == "succeeded"
