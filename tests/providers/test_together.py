@@ -235,3 +235,27 @@ def test_sigkill_then_rebuild_pays_once(together_server, tmp_path, when, keep_st
     assert len(names) == len(set(names)), f"a file was uploaded twice: {sorted(names)}"
     assert together_server.count("POST", "/v1/fine-tunes") == 1 and len(together_server.jobs) == 1
     assert load_lock(lock_path(spec))["job"]["status"] == "succeeded"
+
+
+def test_models_and_gc_cover_together(together_server, together_key, tmp_path):
+    spec = write_together_spec(tmp_path, together_server.url, extra="")
+    _build(spec)
+    old = load_lock(lock_path(spec))
+    spec.write_text(spec.read_text().replace("You are helpful.", "You are terse."))  # new data, new job
+    _build(spec)
+    new = load_lock(lock_path(spec))
+    assert new["model"] != old["model"] and len(together_server.jobs) == 2
+    env = {**os.environ, "FTSPEC_RAISE_ERRORS": ""}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "ftspec", *args], cwd=tmp_path, env=env,  # noqa: E731
+                                       capture_output=True, text=True, timeout=120)
+    listed = run("models", "--json")
+    assert listed.returncode == 0, listed.stderr
+    row = next(r for r in json.loads(listed.stdout) if r["spec"].endswith("support.yaml"))
+    assert (row["model"], row["provider"], row["status"]) == (new["model"], "together", "available")
+    dry = run("gc")
+    assert dry.returncode == 0 and f"together: unreferenced model {old['model']}" in dry.stdout, dry.stdout + dry.stderr
+    old_files = set(old["files"].values()) - {None}
+    assert all(f"unreferenced file {fid}" in dry.stdout for fid in old_files)
+    assert run("gc", "--yes").returncode == 0
+    remaining = {j["model_output_name"] for j in together_server.jobs.values()}
+    assert remaining == {new["model"]} and not old_files & set(together_server.files)
