@@ -259,3 +259,22 @@ def test_models_and_gc_cover_together(together_server, together_key, tmp_path):
     assert run("gc", "--yes").returncode == 0
     remaining = {j["model_output_name"] for j in together_server.jobs.values()}
     assert remaining == {new["model"]} and not old_files & set(together_server.files)
+
+
+def test_cancel_and_a_cancelled_job_is_not_found_again(together_server, together_key, tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                             {"role": "assistant", "content": "hello"}]}) + "\n")
+    provider = get_provider("together", {"base_url": together_server.url, "api_key_env": TOGETHER_KEY_ENV,
+                                         "max_retries": 0, "timeout": 5})
+    key = "c" * 32
+    remote = provider.upload(data, idempotency_key=key)
+    assert provider.find_file(key) == remote and provider.owns_file(remote)
+    job = provider.create_job(JobRequest(model=BASE, training_file=remote.id, idempotency_key=key,
+                                         hyperparameters={"n_epochs": 1}))
+    assert provider.find_job(key).id == job.id
+    assert provider.cancel_job(job.id).status == "cancelled"
+    assert provider.find_job(key) is None  # never reused under the key
+    events = provider.list_events(job.id)
+    assert events and events[0].message == "job created"
+    provider.close()
