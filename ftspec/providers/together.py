@@ -21,7 +21,6 @@ Retries: ftspec retries, not the SDK (``max_retries=0`` on the client; every cal
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -61,6 +60,44 @@ EVENT_LEVEL = {"info": "info", "warning": "warn", "error": "error"}
 PASSTHROUGH = ("learning_rate", "lora_r", "lora_alpha", "lora_dropout", "lora_trainable_modules",
                "warmup_ratio", "max_seq_length", "n_checkpoints", "n_evals", "lr_scheduler_type",
                "min_lr_ratio", "weight_decay", "max_grad_norm", "train_on_inputs", "packing")
+
+
+# what a Together conversational line may hold (docs: fine-tuning/data-preparation)
+_MESSAGE_KEYS = ("role", "content", "weight", "name", "tool_calls", "tool_call_id", "reasoning", "reasoning_content")
+_RECORD_KEYS = ("messages", "tools", "prompt", "completion", "text")
+
+
+def to_together_record(record: dict[str, Any]) -> dict[str, Any]:
+    """One canonical dataset line in the form Together trains on.
+
+    Together detects a line's format from its keys (conversational ``messages`` [+ ``tools``],
+    instruction ``prompt``/``completion``, generic ``text``) and rejects a file that matches two,
+    so keys it does not know (OpenAI's ``parallel_tool_calls``, ``functions``, anything else) are
+    dropped, as are message keys outside its conversational schema.
+    """
+    out = {k: record[k] for k in _RECORD_KEYS if k in record}
+    if "messages" in out:
+        out["messages"] = [{k: m[k] for k in _MESSAGE_KEYS if k in m} if isinstance(m, dict) else m
+                           for m in out["messages"]]
+        for other in ("prompt", "completion", "text"):  # one format per line
+            out.pop(other, None)
+    return out
+
+
+def convert_file(src: Path, dst: Path) -> str:
+    """Write ``src`` (canonical JSONL) to ``dst`` in Together's form; the sha256 of what is sent."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    with open(src, encoding="utf-8") as fin, open(dst, "wb") as fout:
+        for line in fin:
+            if not line.strip():
+                continue
+            data = (json.dumps(to_together_record(json.loads(line)), ensure_ascii=False) + "\n").encode()
+            digest.update(data)
+            fout.write(data)
+    return digest.hexdigest()
 
 
 def upload_filename(idempotency_key: str) -> str:
@@ -124,6 +161,7 @@ class TogetherProvider(Provider):
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         super().__init__(settings, project_root=project_root)
         self._client = None
+        self.last_upload_sha256: str | None = None
 
     # ---- client ----------------------------------------------------------------------------
     @property
@@ -186,10 +224,10 @@ class TogetherProvider(Provider):
 
     # ---- files -----------------------------------------------------------------------------
     def upload(self, path: Path, *, idempotency_key: str, purpose: str = "fine-tune") -> RemoteFile:
-        # the SDK names the upload after the path: copy it under the key's name
+        # the SDK names the upload after the path: write the converted file under the key's name
         with tempfile.TemporaryDirectory(prefix="ftspec-together-") as tmp:
             named = Path(tmp) / upload_filename(idempotency_key)
-            shutil.copyfile(path, named)
+            self.last_upload_sha256 = convert_file(path, named)  # what Together receives (its checksum)
             obj = self._call("upload", self.client.files.upload, named, purpose=purpose, check=False)
         return _remote_file(obj)
 

@@ -134,6 +134,18 @@ class FakeTogether:
         if extra:
             self.violations.append(f"response {where}: keys the SDK type does not have: {sorted(extra)}")
 
+    def check_training_lines(self, file_id: str, raw: bytes) -> None:
+        """Together's conversational format (docs fine-tuning/data-preparation): ``messages``
+        (+ ``tools``) only; roles system|user|assistant|tool; at least one assistant message."""
+        for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+            record = json.loads(line)
+            where = f"upload {file_id} line {n}"
+            if set(record) - {"messages", "tools"}:
+                self.violations.append(f"{where}: keys Together's chat format does not have: {sorted(set(record) - {'messages', 'tools'})}")
+            roles = [m.get("role") for m in record.get("messages", [])]
+            if not roles or set(roles) - {"system", "user", "assistant", "tool"} or "assistant" not in roles:
+                self.violations.append(f"{where}: bad roles {roles}")
+
     # ---- objects ---------------------------------------------------------------------------
     def _job_view(self, job: dict[str, Any], model: type[BaseModel] = FinetuneResponse) -> dict[str, Any]:
         """The job as ``model`` has it: each endpoint's type knows a different set of keys."""
@@ -225,6 +237,7 @@ class FakeTogether:
                     return self._send(400, {"error": {"message": "checksum mismatch"}})
                 rec["bytes"] = len(raw)
                 fake.pending_bytes[file_id] = raw
+                fake.check_training_lines(file_id, raw)
                 self._send(200)
 
             def _api(self, method: str, path: str, query: dict[str, str], raw: bytes) -> None:

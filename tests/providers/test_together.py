@@ -21,7 +21,7 @@ from ftspec.graph.build import build
 from ftspec.lockfile import load_lock, lock_path
 from ftspec.providers import get_provider
 from ftspec.providers.base import JobRequest
-from ftspec.providers.together import job_parameters, job_suffix
+from ftspec.providers.together import convert_file, job_parameters, job_suffix, to_together_record
 
 BASE = "Qwen/Qwen3-0.6B"
 EVALS = """evals:
@@ -270,6 +270,8 @@ def test_cancel_and_a_cancelled_job_is_not_found_again(together_server, together
     key = "c" * 32
     remote = provider.upload(data, idempotency_key=key)
     assert provider.find_file(key) == remote and provider.owns_file(remote)
+    # what Together received is the converted file, by the sha256 the SDK sent as its checksum
+    assert together_server.files[remote.id]["_checksum"] == provider.last_upload_sha256
     job = provider.create_job(JobRequest(model=BASE, training_file=remote.id, idempotency_key=key,
                                          hyperparameters={"n_epochs": 1}))
     assert provider.find_job(key).id == job.id
@@ -278,3 +280,19 @@ def test_cancel_and_a_cancelled_job_is_not_found_again(together_server, together
     events = provider.list_events(job.id)
     assert events and events[0].message == "job created"
     provider.close()
+
+
+def test_conversion_keeps_what_together_reads_and_records_its_sha256(tmp_path):
+    import hashlib
+
+    record = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q", "extra": 1},
+                           {"role": "assistant", "content": "a", "weight": 1}],
+              "parallel_tool_calls": False, "tools": [{"type": "function", "function": {"name": "f"}}]}
+    assert to_together_record(record) == {
+        "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+                     {"role": "assistant", "content": "a", "weight": 1}],
+        "tools": [{"type": "function", "function": {"name": "f"}}]}
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(record) + "\n\n" + json.dumps({"messages": record["messages"]}) + "\n")
+    digest = convert_file(src, dst)
+    assert digest == hashlib.sha256(dst.read_bytes()).hexdigest() and len(dst.read_text().splitlines()) == 2
