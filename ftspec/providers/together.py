@@ -155,7 +155,7 @@ class TogetherProvider(Provider):
     needs_key = True
     key_env_var = "TOGETHER_API_KEY"
     capabilities = Capabilities(supervised=True, dpo=True, chat=True, completions=True, embeddings=False,
-                                exact_tokens=False, metrics_events=False, cancel=True, delete_model=True,
+                                exact_tokens=False, metrics_events=True, cancel=True, delete_model=True,
                                 multiple_choices=False, native_batching=False, checkpoints=False)
 
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
@@ -284,15 +284,34 @@ class TogetherProvider(Provider):
         return _job(self._call("get job", self.client.fine_tuning.retrieve, job_id))
 
     def list_events(self, job_id: str, *, limit: int = 100) -> list[JobEvent]:
+        """The job's events, then one ``metrics`` event per logged training step (from
+        ``/metrics``), so the wait line shows step and loss as for the other providers."""
         page = self._call("list events", self.client.fine_tuning.list_events, job_id)
-        events = []
+        events, total = [], None
         for n, e in enumerate(page.data or []):
             data = {k: getattr(e, k) for k in ("step", "total_steps") if getattr(e, k, None) is not None}
+            total = data.get("total_steps", total)
             events.append(JobEvent(id=f"{job_id}-{n}", created_at=_unix(e.created_at),
                                    level=EVENT_LEVEL.get(str(e.level or "info").lower(), "info"),
                                    message=e.message or "", type="message", data=data))
         events.sort(key=lambda ev: ev.created_at)  # stable: the API's order within a second
-        return events[-limit:]
+        return (events + self._metrics_events(job_id, total))[-limit:]
+
+    def _metrics_events(self, job_id: str, total_steps: int | None) -> list[JobEvent]:
+        metrics = self._call("list metrics", self.client.fine_tuning.list_metrics, job_id).metrics or []
+        out = []
+        for row in metrics:
+            step = row.get("train/global_step", row.get("eval/global_step"))
+            if step is None:
+                continue
+            data: dict[str, Any] = {"step": int(step), "total_steps": total_steps}
+            if "train/loss" in row:
+                data["train_loss"] = row["train/loss"]
+            if "eval/loss" in row:
+                data["valid_loss"] = row["eval/loss"]
+            out.append(JobEvent(id=f"{job_id}-metrics-{int(step)}-{len(out)}", created_at=0, level="info",
+                                message=f"step {int(step)}", type="metrics", data=data))
+        return out
 
     def cancel_job(self, job_id: str) -> Job:
         self._call("cancel job", self.client.fine_tuning.cancel, job_id)
@@ -403,8 +422,11 @@ def _job(obj) -> Job:
           if getattr(obj, k, None) is not None}
     error = {"code": str(raw_status), "message": "the job failed (see ftspec events)", "param": None} \
         if status == "failed" else None
+    progress = getattr(obj, "progress", None)
+    remaining = getattr(progress, "seconds_remaining", None) if getattr(progress, "estimate_available", False) else None
     return Job(
         id=obj.id, status=status, model=getattr(obj, "model", None) or "",
+        estimated_finish=int(time.time() + remaining) if remaining is not None and status == "running" else None,
         fine_tuned_model=output if status == "succeeded" else None,
         trained_tokens=getattr(obj, "token_count", None), created_at=_unix(getattr(obj, "created_at", None)),
         finished_at=_unix(getattr(obj, "updated_at", None)) if status in ("succeeded", "failed", "cancelled") else None,

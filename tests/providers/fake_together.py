@@ -37,6 +37,7 @@ from together.types import (
     FinetuneResponse,
     FineTuningDeleteResponse,
     FineTuningListEventsResponse,
+    FineTuningListMetricsResponse,
     FineTuningListResponse,
 )
 from together.types.chat import ChatCompletion
@@ -164,6 +165,8 @@ class FakeTogether:
             self.events[job["id"]].append(self._event("job_error", "error", "training failed: bad data"))
         else:
             job["status"] = LIFE[min(step, len(LIFE) - 1)]
+            if job["status"] == "running":
+                job["progress"] = {"estimate_available": True, "seconds_remaining": 90}
             self.events[job["id"]].append(self._event(f"job_{job['status']}", "info", f"job is {job['status']}",
                                                       step=step, total_steps=len(LIFE) - 1))
         job["updated_at"] = _iso(time.time())
@@ -243,7 +246,7 @@ class FakeTogether:
             def _api(self, method: str, path: str, query: dict[str, str], raw: bytes) -> None:
                 body = json.loads(raw) if raw and "json" in (self.headers.get("Content-Type") or "") else None
                 m = re.fullmatch(r"/v1/files/([\w.-]+)(/preprocess)?", path)
-                j = re.fullmatch(r"/v1/fine-tunes/(ft-\d+)(/events|/cancel)?", path)
+                j = re.fullmatch(r"/v1/fine-tunes/(ft-\d+)(/events|/cancel|/metrics)?", path)
                 if method == "POST" and path == "/v1/files":
                     return self._create_file(raw)
                 if m and m.group(2) and method == "POST":
@@ -343,6 +346,10 @@ class FakeTogether:
                 job = fake.jobs.get(job_id)
                 if job is None:
                     return self._error(404, f"job {job_id} not found")
+                if tail == "/metrics":
+                    steps = range(1, min(job["_step"], len(LIFE) - 1) + 1) if job["status"] != "pending" else ()
+                    return self._ok(FineTuningListMetricsResponse, {"metrics": [
+                        {"train/global_step": float(n), "train/loss": round(2.0 / n, 4)} for n in steps]})
                 if tail == "/events":
                     return self._ok(FineTuningListEventsResponse, {"data": fake.events[job_id]})
                 if tail == "/cancel" and method == "POST":

@@ -296,3 +296,22 @@ def test_conversion_keeps_what_together_reads_and_records_its_sha256(tmp_path):
     src.write_text(json.dumps(record) + "\n\n" + json.dumps({"messages": record["messages"]}) + "\n")
     digest = convert_file(src, dst)
     assert digest == hashlib.sha256(dst.read_bytes()).hexdigest() and len(dst.read_text().splitlines()) == 2
+
+
+def test_wait_line_shows_status_step_loss_and_eta(together_server, together_key, tmp_path):
+    from ftspec.graph.wait import Progress
+
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                             {"role": "assistant", "content": "hello"}]}) + "\n")
+    provider = get_provider("together", {"base_url": together_server.url, "api_key_env": TOGETHER_KEY_ENV})
+    remote = provider.upload(data, idempotency_key="d" * 32)
+    job = provider.create_job(JobRequest(model=BASE, training_file=remote.id, idempotency_key="d" * 32))
+    for _ in range(2):  # pending -> queued -> running
+        job = provider.get_job(job.id)
+    assert job.status == "running" and job.estimated_finish
+    progress = Progress()
+    progress.update(job, provider.list_events(job.id))
+    line = progress.line()
+    assert line.startswith("status running, step 2/4, train loss 1.0000") and "ETA 1m" in line, line
+    provider.close()
