@@ -7,7 +7,7 @@ import shutil
 import time
 
 import pytest
-from conftest import API_KEY, run_cli, write_spec
+from .conftest import API_KEY, run_cli, write_spec
 
 from ftspec.errors import JobFailedError
 from ftspec.graph.build import build
@@ -236,7 +236,7 @@ def test_dodo_exposes_the_same_tasks_for_doit_users(server, api_key, tmp_path):
     import subprocess
     import sys
 
-    from conftest import REPO
+    from .conftest import REPO
 
     shutil.copy(REPO / "dodo.py", tmp_path / "dodo.py")
     spec = write_spec(tmp_path, server.url)
@@ -253,7 +253,7 @@ def test_dodo_exposes_the_same_tasks_for_doit_users(server, api_key, tmp_path):
 
 
 def test_cli_missing_key_is_one_clean_error(server, tmp_path):
-    from conftest import KEY_ENV
+    from .conftest import KEY_ENV
 
     spec = write_spec(tmp_path, server.url)
     out = run_cli(["build", str(spec)], tmp_path, env_extra={KEY_ENV: "", "FTSPEC_RAISE_ERRORS": ""})

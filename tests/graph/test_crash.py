@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import API_KEY, KEY_ENV, run_cli, write_spec
+from .conftest import API_KEY, KEY_ENV, run_cli, write_spec
 
 from ftspec.lockfile import load_lock, lock_path
 

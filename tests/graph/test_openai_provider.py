@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import API_KEY, KEY_ENV
+from .conftest import API_KEY, KEY_ENV
 from fake_openai import Fault
 
 from ftspec.errors import JobFailedError, NeedsKeyError, ProviderError

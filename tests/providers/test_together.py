@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TOGETHER_KEY, TOGETHER_KEY_ENV
+from .conftest import TOGETHER_KEY, TOGETHER_KEY_ENV
 
 from ftspec.errors import JobFailedError
 from ftspec.graph.build import build
