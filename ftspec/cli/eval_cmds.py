@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ftspec.cli.output import emit_json, json_option
+
 
 def _lock(spec) -> dict:
     from ftspec.lockfile import load_lock, lock_path
@@ -30,7 +32,7 @@ def _selected(spec, name: str | None) -> list[dict]:
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--eval", "eval_name", help="Run only this eval set.")
 @click.option("--model", "model_id", help="Model id to evaluate (default: the lockfile's model).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+@json_option
 def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, as_json: bool) -> None:
     """Run the spec's eval sets and write reports/<spec>/<eval>.json and .html."""
     from ftspec.errors import EvalError
@@ -55,7 +57,7 @@ def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, as_json:
     finally:
         provider.close()
     if as_json:
-        click.echo(json.dumps(summaries, indent=2, sort_keys=True, ensure_ascii=False))
+        emit_json(summaries)
     else:
         for name, s in summaries.items():
             click.echo(f"{spec.name}/{name}: {s['passed']}/{s['cases'] if s['runs'] == s['cases'] else s['runs']} passed "
