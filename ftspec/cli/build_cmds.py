@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from ftspec.cli.output import emit_json as _json
+from ftspec.cli.output import json_option
+
 SpecPath = click.Path(dir_okay=False, path_type=Path)
-
-
-def _json(data) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 @click.command()
 @click.argument("spec_paths", metavar="SPEC...", nargs=-1, required=True, type=SpecPath)
 @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Build this many independent specs in parallel.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@json_option
 @click.option("--no-pull", is_flag=True, help="Retrain a locked local model missing here instead of pulling it.")
 @click.pass_context
 def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: bool, no_pull: bool) -> None:
@@ -41,7 +39,7 @@ def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: 
 
 @click.command()
 @click.argument("spec_paths", metavar="SPEC...", nargs=-1, required=True, type=SpecPath)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@json_option
 def status(spec_paths: tuple[Path, ...], as_json: bool) -> None:
     """Which tasks of SPEC are up to date, and why the others are stale."""
     from ftspec.artifacts.sync import artifact_status
@@ -69,7 +67,7 @@ def status(spec_paths: tuple[Path, ...], as_json: bool) -> None:
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC", type=SpecPath)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@json_option
 def cancel(spec_path: Path, as_json: bool) -> None:
     """Cancel SPEC's running training job (it keeps running after Ctrl-C otherwise)."""
     from ftspec.graph.remote import cancel as do_cancel
@@ -86,7 +84,7 @@ def cancel(spec_path: Path, as_json: bool) -> None:
 @click.command()
 @click.argument("spec_paths", metavar="[SPEC...]", nargs=-1, type=SpecPath)
 @click.option("--yes", is_flag=True, help="Delete what is listed (default: only list).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@json_option
 @click.option("--remote", "remote_name", is_flag=False, flag_value="", default=None, metavar="[NAME]",
               help="Collect the artifact remote (default one, or NAME) instead of provider files.")
 def gc(spec_paths: tuple[Path, ...], yes: bool, as_json: bool, remote_name: str | None) -> None:
@@ -116,7 +114,7 @@ def gc(spec_paths: tuple[Path, ...], yes: bool, as_json: bool, remote_name: str 
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@json_option
 def models(as_json: bool) -> None:
     """The models your lockfiles name, with provider status and base-model retirement."""
     from ftspec.graph.remote import models as list_models

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
+
+from ftspec.cli.output import emit_json, json_option
 
 
 def _is_spec_file(arg: str | None) -> bool:
@@ -18,11 +19,12 @@ def _is_spec_file(arg: str | None) -> bool:
 @click.argument("rev_a", required=False, default=None)
 @click.argument("rev_b", required=False, default=None)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@json_option
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any eval case regressed.")
 @click.option("--tolerance", type=float, default=0.05, show_default=True,
               help="A score drop larger than this counts as a regression.")
 @click.option("--no-examples", is_flag=True, help="Skip listing dataset examples by id (faster).")
-def diff(spec: Path, rev_a: str | None, rev_b: str | None, fmt: str, fail_on_regression: bool,
+def diff(spec: Path, rev_a: str | None, rev_b: str | None, fmt: str, as_json: bool, fail_on_regression: bool,
          tolerance: float, no_examples: bool) -> None:
     """Compare REV_A (default HEAD) with REV_B (default: the working tree), or two specs.
 
@@ -37,8 +39,8 @@ def diff(spec: Path, rev_a: str | None, rev_b: str | None, fmt: str, fail_on_reg
         result = diff_specs(spec, Path(rev_a), **options)
     else:
         result = diff_revisions(spec, rev_a or "HEAD", rev_b, **options)
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False, sort_keys=True))
+    if as_json or fmt == "json":  # --json is the same flag every command has; --format json kept
+        emit_json(result)
     elif fmt == "markdown":
         click.echo(render_markdown(result), nl=False)
     else:

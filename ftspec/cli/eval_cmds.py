@@ -8,12 +8,14 @@ from pathlib import Path
 
 import click
 
+from ftspec.cli.output import emit_json, json_option
+
 
 @click.command("eval")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--eval", "eval_name", help="Run only this eval set.")
 @click.option("--model", "model_id", help="Model id to evaluate (default: the lockfile's model).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+@json_option
 def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, as_json: bool) -> None:
     """Run the spec's eval sets and write reports/<spec>/<eval>.json and .html."""
     from ftspec.errors import EvalError
@@ -22,7 +24,7 @@ def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, as_json:
     logging.getLogger("ftspec.evals").addHandler(_WarningEcho())
     result = evaluate(spec_path, eval_name=eval_name, model=model_id)
     if as_json:
-        click.echo(json.dumps(result.summaries, indent=2, sort_keys=True, ensure_ascii=False))
+        emit_json(result.summaries)
     else:
         for name, s in result.summaries.items():
             click.echo(f"{result.spec_name}/{name}: {s['passed']}/{s['cases'] if s['runs'] == s['cases'] else s['runs']} "

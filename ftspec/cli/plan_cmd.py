@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
+
+from ftspec.cli.output import emit_json, json_option
 
 
 def extra_sections(spec) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -71,7 +72,7 @@ def render_table(data: dict[str, Any], sections: list) -> None:
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@json_option
 def plan(spec_path: Path, as_json: bool) -> None:
     """Examples, token distribution, epochs, billed tokens and estimated cost for SPEC."""
     from ftspec.data.plan import plan as make_plan
@@ -85,6 +86,6 @@ def plan(spec_path: Path, as_json: bool) -> None:
     if as_json:
         if sections:
             data["extra_sections"] = {title: rows for title, rows in sections}
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+        emit_json(data)
     else:
         render_table(data, sections)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from ftspec.cli.output import emit_json, json_option
 
 SpecPath = click.Path(dir_okay=False, path_type=Path)
 
@@ -78,7 +79,7 @@ def _report(results, verb: str, as_json: bool) -> None:
     from ftspec.artifacts.store import human_bytes
 
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in results], indent=2, sort_keys=True))
+        emit_json([r.to_json() for r in results])
         return
     for r in results:
         moved = ", ".join(r.sent) or "nothing"
@@ -94,7 +95,7 @@ _transfer_options = [
     click.option("-r", "--remote", "remote_name", default=None, help="Remote name (default: the project's)."),
     click.option("-j", "--jobs", default=4, show_default=True, type=click.IntRange(1, 64),
                  help="Transfers in parallel."),
-    click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout."),
+    json_option,
 ]
 
 

@@ -233,6 +233,7 @@ class DatasetValidator:
     # ---- whole dataset --------------------------------------------------------------------
     def finish(self, counts_by_split: dict[str, int]) -> tuple[list[Problem], list[str]]:
         from ftspec.data.base_models import retirement_warning
+        from ftspec.data.split import empty_validation_warning
 
         errors: list[Problem] = []
         warnings: list[str] = []
@@ -258,6 +259,10 @@ class DatasetValidator:
         retire = retirement_warning(self.spec.base_model)
         if retire:
             warnings.append(retire)
+        hashed = any(s.split == "auto" for s in self.spec.sources)
+        no_validation = empty_validation_warning(self.spec.split["validation"], counts_by_split, hashed)
+        if no_validation:
+            warnings.append(no_validation)
         return errors, warnings
 
     def _chat_warnings(self) -> list[str]:

@@ -49,6 +49,15 @@ def git_root(start: Path) -> Path:
         raise DiffError(f"{start}: not inside a git repository; ftspec diff compares git revisions") from None
 
 
+def unknown_revision(root: Path, rev: str, spec_rel: str) -> DiffError:
+    """Say what to do instead: an empty repository is a first-hour state, not a typo."""
+    if revisions.resolve_commit(root, "HEAD") is None:
+        return DiffError(f"cannot compare with '{rev}': this git repository has no commits yet",
+                         hint=f"commit the spec and its lockfile first (git add {spec_rel} && git commit), "
+                              "or compare two spec files: ftspec diff A.yaml B.yaml")
+    return DiffError(f"unknown revision '{rev}' (git cannot resolve it)")
+
+
 def open_side(spec_path: Path, rev: str | None, root: Path | None = None) -> Side:
     from ftspec.errors import LockError
     from ftspec.lockfile import load_lock, lock_path
@@ -58,7 +67,7 @@ def open_side(spec_path: Path, rev: str | None, root: Path | None = None) -> Sid
     spec_rel = spec_path.relative_to(root).as_posix()
     label = rev if rev is not None else "working tree"
     if rev is not None and revisions.resolve_commit(root, rev) is None:
-        raise DiffError(f"unknown revision '{rev}' (git cannot resolve it)")
+        raise unknown_revision(root, rev, spec_rel)
     side = Side(label=label, rev=rev, root=root, spec_rel=spec_rel)
     text = side.read(spec_rel)
     if text is None:

@@ -7,13 +7,14 @@ import shutil
 import time
 
 import pytest
-from .conftest import API_KEY, run_cli, write_spec
 
 from ftspec.errors import JobFailedError
 from ftspec.graph.build import build
 from ftspec.graph.status import plan_actions, spec_status
 from ftspec.lockfile import load_lock, lock_path
 from ftspec.spec import load_spec
+
+from .conftest import API_KEY, run_cli, write_spec
 
 
 def _quiet(_line: str) -> None:

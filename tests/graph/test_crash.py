@@ -9,9 +9,10 @@ import sys
 import time
 
 import pytest
-from .conftest import API_KEY, KEY_ENV, run_cli, write_spec
 
 from ftspec.lockfile import load_lock, lock_path
+
+from .conftest import API_KEY, KEY_ENV, run_cli, write_spec
 
 
 def _start(spec, cwd) -> subprocess.Popen:

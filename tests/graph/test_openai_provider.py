@@ -7,7 +7,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from .conftest import API_KEY, KEY_ENV
 from fake_openai import Fault
 
 from ftspec.errors import JobFailedError, NeedsKeyError, ProviderError
@@ -15,6 +14,8 @@ from ftspec.graph.wait import wait_for_job
 from ftspec.providers import get_provider
 from ftspec.providers.base import ChatRequest, JobRequest
 from ftspec.providers.openai import AzureOpenAIProvider, OpenAIProvider, upload_filename
+
+from .conftest import API_KEY, KEY_ENV
 
 
 @pytest.fixture

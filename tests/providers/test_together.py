@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from .conftest import TOGETHER_KEY, TOGETHER_KEY_ENV
 
 from ftspec.errors import JobFailedError
 from ftspec.graph.build import build
@@ -22,6 +21,8 @@ from ftspec.lockfile import load_lock, lock_path
 from ftspec.providers import get_provider
 from ftspec.providers.base import JobRequest
 from ftspec.providers.together import convert_file, job_parameters, job_suffix, to_together_record
+
+from .conftest import TOGETHER_KEY, TOGETHER_KEY_ENV
 
 BASE = "Qwen/Qwen3-0.6B"
 EVALS = """evals:
