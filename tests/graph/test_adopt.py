@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from conftest import run_cli
+from fake_openai import Fault
 from graph_helpers import API_KEY, KEY_ENV
 
 
@@ -79,9 +80,11 @@ def test_adopt_then_build_is_a_noop(server, tmp_path):
     assert built.returncode == 0, built.stderr
     assert (server.count("POST", "/files"), server.count("POST", "/fine_tuning/jobs")) == creates == (0, 0)
     assert "nothing to do" in built.stderr
-    status = run_cli(["status", "specs/support.yaml"], project)
+    status = run_cli(["status", "--json", "specs/support.yaml"], project)
     assert status.returncode == 0, status.stderr
-    assert "up to date" in status.stdout
+    [report] = json.loads(status.stdout)
+    assert report["summary"] == "up to date"
+    assert all(t["uptodate"] for t in report["tasks"]), report
 
     assert {k: v for k, v in _tree(project).items() if not k.startswith(".ftspec/")} == \
         {k: v for k, v in adopted.items() if not k.startswith(".ftspec/")}  # build rewrote nothing committed
@@ -122,3 +125,17 @@ def test_jobs_are_read_across_pages(server, tmp_path, api_key):
         provider.close()
     assert {j.id for j in jobs} == made
     assert server.count("GET", "/fine_tuning/jobs") == 2  # 100 + 5, following has_more/after
+
+
+def test_adopt_survives_rate_limits_and_server_errors(server, tmp_path):
+    """The one retry layer covers listing and the streamed download (restarted cleanly)."""
+    ids = _org(server)
+    project = _project(tmp_path)
+    server.faults += [Fault("500", "GET", "/fine_tuning/jobs", count=1),
+                      Fault("429", "GET", f"/files/{ids['train']}/content", count=2)]
+    out = run_cli(["adopt", "openai", "--base-url", server.url, "--api-key-env", KEY_ENV], project)
+    assert out.returncode == 0, out.stderr
+    assert server.count("GET", f"/files/{ids['train']}/content") == 3
+    train = (project / "data" / "adopted" / "support" / "train.jsonl").read_bytes()
+    assert len(train.splitlines()) == 10  # no duplicated lines from the retried attempts
+    assert not list(project.rglob("*.tmp")) and not list(project.rglob("*.part"))
