@@ -139,3 +139,22 @@ def test_adopt_survives_rate_limits_and_server_errors(server, tmp_path):
     train = (project / "data" / "adopted" / "support" / "train.jsonl").read_bytes()
     assert len(train.splitlines()) == 10  # no duplicated lines from the retried attempts
     assert not list(project.rglob("*.tmp")) and not list(project.rglob("*.part"))
+
+
+def test_fresh_clone_of_an_adopted_project_pays_for_nothing(server, tmp_path):
+    """A clone has the committed spec, data and lock but no ``.ftspec/`` receipts: the lock is
+    the run-cache, so the build neither uploads nor creates a job, and rewrites no byte."""
+    import shutil
+
+    _org(server)
+    project = _project(tmp_path)
+    out = run_cli(["adopt", "openai", "--base-url", server.url, "--api-key-env", KEY_ENV], project)
+    assert out.returncode == 0, out.stderr
+    clone = tmp_path / "clone"
+    shutil.copytree(project, clone, ignore=shutil.ignore_patterns(".ftspec"))
+    committed = {k: v for k, v in _tree(clone).items()}
+    built = run_cli(["build", "specs/support.yaml"], clone)
+    assert built.returncode == 0, built.stderr
+    assert server.count("POST", "/files") == 0 and server.count("POST", "/fine_tuning/jobs") == 0
+    assert "recorded in support.lock" in built.stderr + built.stdout
+    assert {k: v for k, v in _tree(clone).items() if not k.startswith(".ftspec/")} == committed
