@@ -194,7 +194,6 @@ def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str
     if "validation" in shas:
         lines.append(f"# validation file {job.validation_file}: ../data/adopted/{name}/validation.jsonl "
                      f"sha256 {shas['validation']}")
-        lines.append("# the validation file is kept as downloaded and is not part of the rebuilt dataset")
     lines += [
         "ftspec: 1",
         f"name: {name}",
@@ -206,7 +205,9 @@ def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str
         lines += [f"    {k}: {json.dumps(v)}" for k, v in sorted(provider_block.items())]
     lines += [
         "sources:",
-        f"  - {{name: train, path: ../data/adopted/{name}/train.jsonl, format: chat_jsonl}}",
+        f"  - {{name: train, path: ../data/adopted/{name}/train.jsonl, format: chat_jsonl, split: train}}",
+        *([f"  - {{name: validation, path: ../data/adopted/{name}/validation.jsonl, format: chat_jsonl, "
+           "split: validation}"] if "validation" in shas else []),
         "template: {type: chat}",
         "split: {validation: 0}",
         "hyperparameters: {" + ", ".join(f"{k}: {json.dumps(hp[k])}" for k in HYPERPARAMETERS) + "}",
@@ -226,12 +227,16 @@ def _record(root: Path, spec_path: Path, job: Job, echo) -> Path:
     try:
         if not graph.dataset_uptodate():
             graph.run_dataset()
-        train_inputs = graph.upload_inputs()["train"]
-        graph.state.save_receipt(graph.scope, "uploads", inp.idempotency_key(train_inputs), {
-            "key": inp.idempotency_key(train_inputs), "file_id": job.training_file,
-            "filename": f"adopted-{job.training_file}", "bytes": 0, "sha256": train_inputs["sha256"],
-            "provider": spec.provider, "spec": spec.name, "split": "train",
-        })
+        remote_ids = {"train": job.training_file, "validation": job.validation_file}
+        for split, split_inputs in graph.upload_inputs().items():
+            if not remote_ids.get(split):
+                raise _Skip(f"job {job.id}: the rebuilt dataset has a {split} split the job did not; not adopted")
+            key = inp.idempotency_key(split_inputs)
+            graph.state.save_receipt(graph.scope, "uploads", key, {
+                "key": key, "file_id": remote_ids[split], "filename": f"adopted-{remote_ids[split]}",
+                "bytes": 0, "sha256": split_inputs["sha256"], "provider": spec.provider, "spec": spec.name,
+                "split": split,
+            })
         graph.run_upload()
         key = inp.idempotency_key(graph.job_inputs())
         graph.state.save_receipt(graph.scope, "jobs", key, {

@@ -59,7 +59,8 @@ def test_adopt_then_build_is_a_noop(server, tmp_path):
     spec = project / "specs" / "support.yaml"
     lock = json.loads((project / "specs" / "support.lock").read_text())
     assert lock["job"]["id"] == ids["ok"]
-    assert lock["files"]["train"] == ids["train"]
+    assert lock["files"] == {"train": ids["train"], "validation": ids["valid"]}
+    assert lock["dataset"]["counts"] == {"train": 10, "validation": 3}
     assert lock["model"] == server.jobs[ids["ok"]].obj["fine_tuned_model"]
     assert lock["job"]["trained_tokens"] == server.jobs[ids["ok"]].obj["trained_tokens"]
     assert lock["job"]["hyperparameters"]["batch_size"] == 2
