@@ -120,11 +120,16 @@ def _suffix(job: Job) -> str:
 
 def _adopt_job(root: Path, settings: dict[str, Any], provider, job: Job, echo) -> Adopted:
     name = spec_name(job)
+    spec_path = root / "specs" / f"{name}.yaml"
+    header = f"# Adopted by `ftspec adopt openai` from fine-tuning job {job.id}\n"
+    if spec_path.is_file() and not spec_path.read_text(encoding="utf-8").startswith(header):
+        # never overwrite a spec someone wrote (or one adopted from another job of that name)
+        raise _Skip(f"job {job.id}: specs/{name}.yaml already exists and is not this job's adopted spec; "
+                    "not adopted (rename that spec, or adopt with --job after moving it)")
     folder = root / "data" / "adopted" / name
     shas = {"train": _download(provider, job, job.training_file, folder / "train.jsonl")}
     if job.validation_file:
         shas["validation"] = _download(provider, job, job.validation_file, folder / "validation.jsonl")
-    spec_path = root / "specs" / f"{name}.yaml"
     _write_if_changed(spec_path, spec_text(name, job, settings, shas))
     lock = _record(root, spec_path, job, echo)
     echo(f"adopted {job.id} -> {spec_path.relative_to(root).as_posix()} (model {job.fine_tuned_model})")

@@ -108,7 +108,14 @@ def test_adopt_one_job_and_bad_input(server, tmp_path):
     assert badkey.returncode == 1
     assert badkey.stderr.strip().splitlines()[0].startswith("error: openai: list jobs failed: HTTP 401")
     assert "sk-wrong" not in badkey.stderr and "Traceback" not in badkey.stderr
-    assert not (project / "specs").exists()
+    assert not (project / "specs").exists()  # a bad key or job id writes nothing
+    (project / "specs").mkdir()
+    (project / "specs" / "support.yaml").write_text("# mine\n", encoding="utf-8")
+    clash = run_cli([*base, "--job", ids["ok"]], project)
+    assert clash.returncode == 0, clash.stderr
+    assert "specs/support.yaml already exists and is not this job's adopted spec" in clash.stdout
+    assert (project / "specs" / "support.yaml").read_text() == "# mine\n"  # never overwritten
+    (project / "specs" / "support.yaml").unlink()
     one = run_cli([*base, "--job", ids["ok"]], project)
     assert one.returncode == 0, one.stderr
     assert (project / "specs" / "support.lock").is_file()
