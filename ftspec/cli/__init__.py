@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("ftspec.cli.eval_cmds:eval_", "Run the spec's evals (optionally against any model id)."),
     "report": ("ftspec.cli.eval_cmds:report", "Show or open the eval HTML report."),
     "diff": ("ftspec.cli.diff_cmd:diff", "Compare two revisions (or two specs): spec, data, model, evals."),
+    "adopt": ("ftspec.cli.adopt_cmd:adopt", "Adopt fine-tuned models made outside ftspec (openai)."),
     "remote": ("ftspec.cli.remote_cmds:remote", "Declare artifact remotes (s3://, gs://, a folder...)."),
     "push": ("ftspec.cli.remote_cmds:push", "Upload the models and datasets the lockfiles reference."),
     "pull": ("ftspec.cli.remote_cmds:pull", "Fetch and verify the models and datasets the lockfiles reference."),

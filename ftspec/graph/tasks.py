@@ -212,8 +212,12 @@ class SpecGraph:
         if receipt is not None:
             self.echo(f"{self.spec.name}: {split} file already uploaded: {receipt['file_id']}")
             return receipt["file_id"]
-        found = self.provider.find_file(key)
-        if found is not None:
+        locked = self._locked_file(split, inputs["sha256"])
+        found = locked or self.provider.find_file(key)
+        if locked is not None:
+            self.echo(f"{self.spec.name}: {split} file recorded in {self.lock_file.name}: {locked.id} (reused)")
+            remote = locked
+        elif found is not None:
             self.echo(f"{self.spec.name}: {split} file found on {self.spec.provider}: {found.id} (reused)")
             remote = found
         else:
@@ -224,6 +228,42 @@ class SpecGraph:
             "sha256": inputs["sha256"], "provider": self.spec.provider, "spec": self.spec.name, "split": split,
         })
         return remote.id
+
+    # ---- the committed lockfile as a run-cache ------------------------------------------------
+    # A fresh clone has no receipts. Its lockfile still says which file and job these exact
+    # inputs made (the job key covers the endpoint, files, hyperparameters), so they are reused
+    # instead of paid for again; this is also what makes an adopted job (``ftspec adopt``),
+    # whose file names and metadata ftspec never chose, safe to build on any clone.
+    def _locked(self) -> dict[str, Any] | None:
+        from ftspec.errors import LockError
+        from ftspec.lockfile import load_lock
+
+        if not self.lock_file.is_file():
+            return None
+        try:
+            lock = load_lock(self.lock_file)
+        except LockError:
+            return None
+        return lock if lock.get("provider") == self.spec.provider else None
+
+    def _locked_file(self, split: str, sha: str):
+        from ftspec.providers.base import RemoteFile
+
+        lock = self._locked()
+        if lock is None or (lock.get("dataset") or {}).get("files", {}).get(split) != sha:
+            return None
+        file_id = (lock.get("files") or {}).get(split)
+        return RemoteFile(id=file_id, filename="", bytes=0, purpose="fine-tune", created_at=0) if file_id else None
+
+    def _locked_job(self, key: str):
+        from ftspec.providers.base import Job
+
+        lock = self._locked() or {}
+        job = lock.get("job") or {}
+        if job.get("key") != key or job.get("status") != "succeeded" or not lock.get("model"):
+            return None
+        return Job(id=job["id"], status="succeeded", model=self.spec.base_model, fine_tuned_model=lock["model"],
+                   trained_tokens=job.get("trained_tokens"), hyperparameters=dict(job.get("hyperparameters") or {}))
 
     # ---- job --------------------------------------------------------------------------------
     def hyperparameters(self) -> dict[str, Any]:
@@ -284,8 +324,12 @@ class SpecGraph:
         from ftspec.artifacts.sync import restore_model
 
         restore_model(self.spec, self.root, self.provider, key, pull_enabled=self.pull, echo=self.echo)
-        found = self.provider.find_job(key)
-        if found is not None:
+        locked = self._locked_job(key)
+        found = locked or self.provider.find_job(key)
+        if locked is not None:
+            self.echo(f"{self.spec.name}: job recorded in {self.lock_file.name}: {locked.id} (reused)")
+            job = locked
+        elif found is not None:
             self.echo(f"{self.spec.name}: job found on {self.spec.provider}: {found.id} ({found.status}, reused)")
             job = found
         else:

@@ -147,6 +147,18 @@ class OpenAIProvider(Provider):
     def list_files(self) -> list[RemoteFile]:
         return [_remote_file(o) for o in self._iter(self.client.files.list, "list files")]
 
+    def download_file(self, file_id: str, write_line) -> None:
+        """Stream a file's content line by line into ``write_line(bytes)`` (never all in memory).
+        A download cut off midway is retried whole: the caller's writer must restart cleanly,
+        so it is handed ``None`` first on every attempt."""
+        def once() -> None:
+            write_line(None)
+            with self.client.files.with_streaming_response.content(file_id) as resp:
+                for line in resp.iter_lines():
+                    write_line(line.encode("utf-8") if isinstance(line, str) else line)
+
+        self._call("download file", once)
+
     def delete_file(self, file_id: str) -> None:
         self._call("delete file", self.client.files.delete, file_id)
 
@@ -191,6 +203,10 @@ class OpenAIProvider(Provider):
             if usable_job(job) and (best is None or (best.status != "succeeded" and job.status == "succeeded")):
                 best = job
         return best
+
+    def list_jobs(self) -> list[Job]:
+        """Every fine-tuning job of the organization, all pages (``after``/``has_more``), newest first."""
+        return [_job(o) for o in self._iter(self.client.fine_tuning.jobs.list, "list jobs", limit=100)]
 
     def get_job(self, job_id: str) -> Job:
         return _job(self._call("get job", self.client.fine_tuning.jobs.retrieve, job_id))

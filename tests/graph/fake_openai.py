@@ -142,6 +142,38 @@ class FakeOpenAI:
     def count(self, method: str, path_prefix: str) -> int:
         return sum(1 for m, p in self.requests if m == method and p.startswith(path_prefix))
 
+    def seed_file(self, filename: str, content: bytes) -> str:
+        """A file uploaded outside ftspec (by the organization's own scripts)."""
+        with self.lock:
+            fid = self._id("file")
+            self.files[fid] = {"object": "file", "id": fid, "bytes": len(content), "created_at": 1700000000,
+                               "filename": filename, "purpose": "fine-tune", "status": "processed"}
+            self.contents[fid] = content
+            return fid
+
+    def seed_job(self, *, training_file: str, validation_file: str | None = None, status: str = "succeeded",
+                 suffix: str | None = None, created_at: int = 1700000100,
+                 model: str = "gpt-4o-mini-2024-07-18") -> str:
+        """A job that already finished before ftspec was ever run (as an adopted org has)."""
+        with self.lock:
+            jid = self._id("ftjob")
+            hp = {"n_epochs": 3, "batch_size": 2, "learning_rate_multiplier": 1.8}
+            obj = {
+                "object": "fine_tuning.job", "id": jid, "model": model, "created_at": created_at,
+                "finished_at": created_at + 600, "fine_tuned_model": None, "organization_id": "org-fake",
+                "result_files": [], "status": status, "validation_file": validation_file,
+                "training_file": training_file, "hyperparameters": hp, "trained_tokens": None,
+                "error": None, "seed": 7, "estimated_finish": None, "integrations": None, "metadata": None,
+                "method": {"type": "supervised", "supervised": {"hyperparameters": hp}},
+            }
+            if status == "succeeded":
+                obj["fine_tuned_model"] = f"ft:{model}:fake-org:{suffix or ''}:{jid[-8:]}"
+                obj["trained_tokens"] = 3 * (self.files[training_file]["bytes"] // 4)
+            elif status == "failed":
+                obj["error"] = {"code": "invalid_training_file", "message": "bad line 3", "param": "training_file"}
+            self.jobs[jid] = FakeJob(obj=obj, started=time.monotonic())
+            return jid
+
     def release(self, job_id: str) -> None:
         with self.lock:
             self.jobs[job_id].hold = None
@@ -368,6 +400,18 @@ def _page(data: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": False, **extra}
 
 
+def _cursor_page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+    """OpenAI's cursor paging: ``after`` is the last id of the previous page, ``limit`` its size."""
+    limit = int(query.get("limit", 20))
+    after = query.get("after")
+    if after:
+        ids = [i["id"] for i in items]
+        if after not in ids:
+            raise _HTTPError(400, f"invalid cursor: {after}", "invalid_cursor")
+        items = items[ids.index(after) + 1:]
+    return _page(items[:limit], has_more=len(items) > limit)
+
+
 def _route(s: FakeOpenAI, method: str, template: str, path: str, query: dict[str, str], body: Any):
     parts = path.strip("/").split("/")
     with s.lock:
@@ -401,7 +445,8 @@ def _route(s: FakeOpenAI, method: str, template: str, path: str, query: dict[str
                     if all((j.obj.get("metadata") or {}).get(k) == v for k, v in wanted.items())]
             for j in jobs:
                 s.advance(j)
-            return 200, _page([_public(j) for j in sorted(jobs, key=lambda j: j.obj["created_at"], reverse=True)])
+            ordered = [_public(j) for j in sorted(jobs, key=lambda j: (j.obj["created_at"], j.obj["id"]), reverse=True)]
+            return 200, _cursor_page(ordered, query)
         if template.startswith("/fine_tuning/jobs/"):
             job = s.jobs.get(parts[2])
             if job is None:
