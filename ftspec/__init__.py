@@ -10,12 +10,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "build_dataset", "diff", "load_spec", "plan", "status"]
+__all__ = ["__version__", "build", "build_dataset", "diff", "evaluate", "load_spec", "plan", "status"]
 
 _EXPORTS = {
     "build": ("ftspec.graph.build", "build"),
     "build_dataset": ("ftspec.data.pipeline", "build_dataset"),
     "diff": ("ftspec.evals.diff", "diff_revisions"),
+    "evaluate": ("ftspec.evals.evaluate", "evaluate"),
     "load_spec": ("ftspec.spec", "load_spec"),
     "plan": ("ftspec.graph.status", "plan_actions"),
     "status": ("ftspec.graph.status", "spec_status"),

@@ -9,23 +9,6 @@ from pathlib import Path
 import click
 
 
-def _lock(spec) -> dict:
-    from ftspec.lockfile import load_lock, lock_path
-
-    path = lock_path(spec.path)
-    return load_lock(path) if path.is_file() else {}
-
-
-def _selected(spec, name: str | None) -> list[dict]:
-    from ftspec.evals.runner import find_eval
-
-    if not spec.evals:
-        from ftspec.errors import EvalError
-
-        raise EvalError(f"{spec.path.name}: the spec has no evals")
-    return [spec.evals[find_eval(spec, name)]] if name else spec.evals
-
-
 @click.command("eval")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--eval", "eval_name", help="Run only this eval set.")
@@ -34,47 +17,19 @@ def _selected(spec, name: str | None) -> list[dict]:
 def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, as_json: bool) -> None:
     """Run the spec's eval sets and write reports/<spec>/<eval>.json and .html."""
     from ftspec.errors import EvalError
-    from ftspec.evals.runner import gate_failures, run_eval_set
-    from ftspec.project import project_root
-    from ftspec.providers import provider_for_spec
-    from ftspec.spec.loader import load_spec
+    from ftspec.evals.evaluate import evaluate
 
-    spec = load_spec(spec_path)
-    selected = _selected(spec, eval_name)
-    lock = _lock(spec)
-    model = model_id or lock.get("model")
-    if not model:
-        raise EvalError(f"{spec_path}: no model to evaluate (the lockfile names none); pass --model ID or run: ftspec build {spec_path}")
-    root = project_root(spec.path)
     logging.getLogger("ftspec.evals").addHandler(_WarningEcho())
-    provider = provider_for_spec(spec, project_root=root)
-    try:
-        events = _events(provider, lock) if model == lock.get("model") else []
-        summaries = {ev["name"]: run_eval_set(spec, ev, model, provider, project_root=root, events=events)
-                     for ev in selected}
-    finally:
-        provider.close()
+    result = evaluate(spec_path, eval_name=eval_name, model=model_id)
     if as_json:
-        click.echo(json.dumps(summaries, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(json.dumps(result.summaries, indent=2, sort_keys=True, ensure_ascii=False))
     else:
-        for name, s in summaries.items():
-            click.echo(f"{spec.name}/{name}: {s['passed']}/{s['cases'] if s['runs'] == s['cases'] else s['runs']} passed "
-                       f"({s['pass_rate']:.1%}), {s['errored']} errored, model {model}; report "
+        for name, s in result.summaries.items():
+            click.echo(f"{result.spec_name}/{name}: {s['passed']}/{s['cases'] if s['runs'] == s['cases'] else s['runs']} "
+                       f"passed ({s['pass_rate']:.1%}), {s['errored']} errored, model {result.model}; report "
                        f"{Path(s['report']).with_suffix('.html').as_posix()}")
-    failures = gate_failures(spec.name, summaries)
-    if failures:
-        raise EvalError("\n".join(failures))
-
-
-def _events(provider, lock: dict) -> list:
-    """The training job's metrics for the loss curve, when the provider still has them."""
-    job_id = (lock.get("job") or {}).get("id")
-    if not job_id:
-        return []
-    try:
-        return provider.list_events(job_id, limit=10000)
-    except Exception:  # noqa: BLE001 - the curve is optional; the eval is not
-        return []
+    if result.failures:
+        raise EvalError("\n".join(result.failures))
 
 
 class _WarningEcho(logging.Handler):
@@ -90,6 +45,7 @@ class _WarningEcho(logging.Handler):
 def report(spec_path: Path, eval_name: str | None, open_it: bool) -> None:
     """Print (and with --open, open) the path of each eval's HTML report, re-rendered from its JSON."""
     from ftspec.errors import EvalError
+    from ftspec.evals.evaluate import selected_evals
     from ftspec.evals.report_html import render_report
     from ftspec.evals.runner import report_paths
     from ftspec.project import project_root
@@ -98,7 +54,7 @@ def report(spec_path: Path, eval_name: str | None, open_it: bool) -> None:
 
     spec = load_spec(spec_path, check_files=False)
     root = project_root(spec.path)
-    for ev in _selected(spec, eval_name):
+    for ev in selected_evals(spec, eval_name):
         json_path, html_path = report_paths(root, spec.name, ev["name"])
         if not json_path.is_file():
             raise EvalError(f"{json_path.relative_to(root).as_posix()}: no report for eval '{ev['name']}' yet; "

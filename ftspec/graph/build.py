@@ -104,7 +104,7 @@ def run_graphs(graphs: list[SpecGraph], root: Path, *, jobs: int = 1, verbose: b
     if len(errors) == 1 or (errors and not all(isinstance(e, FtspecError) for e in errors)):
         raise next((e for e in errors if not isinstance(e, FtspecError)), errors[0])
     if errors:
-        raise FtspecError("\n".join(line for e in errors for line in e.lines()))
+        raise FtspecError("\n".join(line for e in errors if isinstance(e, FtspecError) for line in e.lines()))
     if code != 0:
         raise FtspecError(f"build failed inside doit (exit {code}); see the messages above")
     for graph in graphs:

@@ -7,6 +7,7 @@ of a side effect is the sha256 of its input dict.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def resolved_hyperparameters(spec: Spec, n_train: int) -> dict[str, Any]:
     return {k: v for k, v in resolved.items() if k not in ("local", "openai", "azure")}
 
 
-def job_inputs(spec: Spec, files: dict[str, str | None], hyperparameters: dict[str, Any]) -> dict[str, Any]:
+def job_inputs(spec: Spec, files: Mapping[str, str | None], hyperparameters: dict[str, Any]) -> dict[str, Any]:
     job = spec.job
     out: dict[str, Any] = {
         "scope": provider_scope(spec),

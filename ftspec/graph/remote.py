@@ -117,17 +117,13 @@ def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False
 
 def models(root: Path) -> list[dict[str, Any]]:
     """The models the lockfiles name, with provider status and base-model retirement date."""
+    from ftspec.data.base_models import lookup  # the table ships with the data layer
     from ftspec.providers import provider_for_spec
     from ftspec.spec import load_spec
-
-    try:
-        from ftspec.data.base_models import lookup
-    except ImportError:  # the table ships with the data layer
-        lookup = None  # type: ignore[assignment]
     rows = []
     for spec_path, lock in locked_specs(root):
         model = lock.get("model")
-        info = lookup(lock["base_model"]) if lookup else None
+        info = lookup(lock["base_model"])
         row = {"spec": spec_path.relative_to(root).as_posix(), "provider": lock["provider"],
                "base_model": lock["base_model"], "model": model,
                "base_model_shutdown": getattr(info, "shutdown", None), "status": "unknown"}

@@ -1,16 +1,20 @@
 """One spec compiled into doit tasks: dataset -> upload -> job -> wait -> evals -> lock.
 
-Each task has an ``uptodate`` check that recomputes exactly its inputs (``inputs.py``) when doit
-reaches it (after its upstream tasks ran) and compares them with the state recorded by its last
-success. Actions record their state atomically the moment they finish, and every paid side
-effect writes a receipt first thing after the provider answers.
+The staleness engine: each task has one ``*_check`` method answering "up to date? if not, why,
+and what can be reused?" (a ``Check``) from its inputs (``inputs.py``) and the state recorded by
+its last success. doit's ``uptodate`` reads that answer when doit reaches the task (after its
+upstream ran, so upstream values are the recorded ones); ``ftspec status`` reads the same
+answers with the upstream values a rebuild would produce (``status.py``). Actions record their
+state atomically the moment they finish, and every paid side effect writes a receipt first
+thing after the provider answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ftspec.errors import FtspecError, JobFailedError
 from ftspec.graph import inputs as inp
@@ -21,9 +25,31 @@ from ftspec.spec.model import Spec
 from ftspec.util import sha256_file
 
 SPLITS = ("train", "validation")
+FRIENDLY = {"template.system": "system prompt", "base_model": "base model"}
 
 
-def job_reusable(receipt: dict[str, Any] | None) -> bool:
+@dataclass
+class Check:
+    """One task's answer: up to date, or stale with the reasons, and what could be reused."""
+
+    uptodate: bool
+    reasons: list[str] = field(default_factory=list)
+    reuse: str | None = None  # what the run-cache would reuse instead of paying again
+    reused: dict[str, Any] = field(default_factory=dict)  # e.g. split -> file id found in receipts
+
+    @classmethod
+    def of(cls, reasons: list[str], **kw: Any) -> Check:
+        return cls(not reasons, reasons, **kw)
+
+
+def friendly(reason: str) -> str:
+    for key, label in FRIENDLY.items():
+        if reason.startswith(key + " "):
+            return label + reason[len(key):]
+    return reason
+
+
+def job_reusable(receipt: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     """The one reuse rule: a recorded job is reused unless it failed or was cancelled."""
     return receipt is not None and receipt.get("status") not in ("failed", "cancelled")
 
@@ -110,13 +136,19 @@ class SpecGraph:
     def dataset_inputs(self) -> dict[str, Any]:
         return inp.dataset_inputs(self.spec, self.root)
 
-    def dataset_uptodate(self) -> bool:
+    def dataset_check(self) -> Check:
         recorded = self.state.task(self.spec.name, "dataset")
-        if recorded is None or recorded["inputs"] != self.dataset_inputs():
-            return False
-        shas = recorded["outputs"]["sha256"]
-        return all(shas.get(s) is None or (self.files[s].is_file() and sha256_file(self.files[s]) == shas[s])
-                   for s in SPLITS)
+        reasons = [friendly(r) for r in inp.diff_inputs(recorded["inputs"] if recorded else None,
+                                                        self.dataset_inputs())]
+        if not reasons and recorded is not None:
+            shas = recorded["outputs"]["sha256"]
+            if not all(shas.get(s) is None or (self.files[s].is_file() and sha256_file(self.files[s]) == shas[s])
+                       for s in SPLITS):
+                reasons = ["dataset files missing or edited"]
+        return Check.of(reasons)
+
+    def dataset_uptodate(self) -> bool:
+        return self.dataset_check().uptodate
 
     def run_dataset(self) -> None:
         from ftspec.data.pipeline import build_dataset
@@ -127,7 +159,7 @@ class SpecGraph:
         with spec_token_counter(self.spec) as counter:
             result = build_dataset(self.spec, self.files["manifest"].parent, counter=counter)
         tokens = result.manifest.get("tokens", {})
-        outputs = {
+        outputs: dict[str, Any] = {
             "dataset_sha256": result.dataset_sha256,
             "sha256": {s: result.sha256.get(s) for s in SPLITS},
             "counts": {s: result.counts.get(s, 0) for s in SPLITS},
@@ -146,13 +178,28 @@ class SpecGraph:
         return recorded["outputs"]
 
     # ---- upload -----------------------------------------------------------------------------
-    def upload_inputs(self) -> dict[str, Any]:
-        shas = self._dataset_out()["sha256"]
-        return {s: inp.upload_inputs(self.spec, shas[s]) for s in SPLITS if shas.get(s)}
+    def upload_inputs(self, shas: dict[str, Any] | None = None) -> dict[str, Any]:
+        shas = self._dataset_out()["sha256"] if shas is None else shas
+        return {s: inp.upload_inputs(self.spec, sha) for s in SPLITS if (sha := shas.get(s))}
+
+    def upload_check(self, shas: dict[str, Any]) -> Check:
+        """For the dataset split hashes ``shas``; a stale upload says which files the receipts
+        already hold (``reused``), so no second upload is paid."""
+        recorded = self.state.task(self.spec.name, "upload")
+        wanted = self.upload_inputs(shas)
+        if recorded is not None and recorded["inputs"] == wanted:
+            return Check(True)
+        reused = {}
+        for split, inputs in wanted.items():
+            receipt = self.state.receipt(self.scope, "uploads", inp.idempotency_key(inputs))
+            if receipt:
+                reused[split] = receipt["file_id"]
+        complete = len(reused) == len(wanted)
+        return Check(False, ["never uploaded" if recorded is None else "dataset sha changed"],
+                     reuse=", ".join(reused.values()) if complete else None, reused=reused)
 
     def upload_uptodate(self) -> bool:
-        recorded = self.state.task(self.spec.name, "upload")
-        return recorded is not None and recorded["inputs"] == self.upload_inputs()
+        return self.upload_check(self._dataset_out()["sha256"]).uptodate
 
     def run_upload(self) -> None:
         inputs = self.upload_inputs()
@@ -228,12 +275,39 @@ class SpecGraph:
             raise Stale("nothing uploaded")
         return inp.job_inputs(self.spec, recorded["outputs"], self.hyperparameters())
 
-    def job_uptodate(self) -> bool:
+    def job_check(self, file_ids: dict[str, Any], n_train: int, upload: Check) -> Check:
+        """For the uploaded (or reusable) ``file_ids`` and ``n_train`` training examples."""
         recorded = self.state.task(self.spec.name, "job")
-        if recorded is None or recorded["inputs"] != self.job_inputs():
-            return False
-        receipt = self.state.receipt(self.scope, "jobs", recorded["outputs"]["key"])
-        return receipt is None or job_reusable(receipt)  # a failed job is retried
+        try:
+            current = inp.job_inputs(self.spec, file_ids, inp.resolved_hyperparameters(self.spec, n_train))
+        except (FtspecError, Stale):
+            current = None
+        reasons: list[str] = []
+        if recorded is None:
+            reasons.append("never created")
+        else:
+            if current is not None:
+                reasons += [r for r in inp.diff_inputs(recorded["inputs"], current)
+                            if upload.uptodate or not r.startswith(("training_file", "validation_file"))]
+            elif upload.uptodate:
+                reasons.append("job inputs cannot be computed")
+            if not upload.uptodate:
+                reasons.insert(0, "training file changed" if upload.reused else "training file changes (new upload)")
+            receipt = self.state.receipt(self.scope, "jobs", recorded["outputs"]["key"])
+            if not reasons and receipt is not None and not job_reusable(receipt):  # a failed job is retried
+                reasons.append(f"last job {receipt.get('status')}: a new one will be created")
+        reuse = None
+        if reasons and current is not None and (upload.uptodate or upload.reuse is not None):
+            receipt = self.state.receipt(self.scope, "jobs", inp.idempotency_key(current))
+            if receipt and job_reusable(receipt):
+                reuse = f"{receipt['id']} ({receipt.get('status')}) from the run-cache"
+        return Check.of(reasons, reuse=reuse)
+
+    def job_uptodate(self) -> bool:
+        recorded = self.state.task(self.spec.name, "upload")
+        if recorded is None:
+            raise Stale("nothing uploaded")
+        return self.job_check(recorded["outputs"], self._dataset_out()["counts"]["train"], Check(True)).uptodate
 
     def run_job(self) -> None:
         inputs = self.job_inputs()
@@ -292,11 +366,17 @@ class SpecGraph:
         return recorded["outputs"]
 
     # ---- wait -------------------------------------------------------------------------------
-    def wait_uptodate(self) -> bool:
+    def wait_check(self, job: Check) -> Check:
+        if not job.uptodate:
+            return Check.of(["never run" if self.state.task(self.spec.name, "job") is None else "job changed"])
         recorded = self.state.task(self.spec.name, "wait")
-        job = self._job_out()
-        return (recorded is not None and recorded["inputs"] == {"job_id": job["id"]}
-                and recorded["outputs"].get("status") == "succeeded")
+        if (recorded is None or recorded["inputs"] != {"job_id": self._job_out()["id"]}
+                or recorded["outputs"].get("status") != "succeeded"):
+            return Check.of(["job not finished"])
+        return Check(True)
+
+    def wait_uptodate(self) -> bool:
+        return self.wait_check(Check(True)).uptodate
 
     def run_wait(self) -> None:
         job_out = self._job_out()
@@ -341,13 +421,24 @@ class SpecGraph:
 
         return {"key": runner.eval_task_key(self.spec, self.eval_cfg(name), self._model())}
 
-    def eval_uptodate(self, name: str) -> bool:
+    def eval_check(self, name: str, model: Check) -> Check:
+        """For the model the wait task answers with (``model``: its check)."""
+        if not model.uptodate:
+            return Check.of(["model changes"])
         recorded = self.state.task(self.spec.name, f"eval.{name}")
-        if recorded is None or recorded["inputs"] != self.eval_inputs(name):
-            return False
-        report = recorded["outputs"].get("report")
-        path = self.root / report if report else None
-        return path is not None and path.is_file() and sha256_file(path) == recorded["outputs"].get("report_sha256")
+        try:
+            fresh = recorded is not None and recorded["inputs"] == self.eval_inputs(name)
+        except FtspecError as exc:  # e.g. a cases file gone: the action reports it, located
+            return Check.of([exc.message])
+        if fresh and recorded is not None:
+            report = recorded["outputs"].get("report")
+            path = self.root / report if report else None
+            if path is not None and path.is_file() and sha256_file(path) == recorded["outputs"].get("report_sha256"):
+                return Check(True)
+        return Check.of(["never run" if recorded is None else "eval cases, sampling, scorers or report changed"])
+
+    def eval_uptodate(self, name: str) -> bool:
+        return self.eval_check(name, Check(True)).uptodate
 
     def run_eval(self, name: str) -> None:
         from ftspec.evals import runner
@@ -399,9 +490,19 @@ class SpecGraph:
     def lock_file(self) -> Path:
         return lock_path(self.spec.path)
 
-    def lock_uptodate(self) -> bool:
+    def lock_check(self, upstream_stale: bool) -> Check:
+        if upstream_stale:
+            return Check.of(["upstream stale"])
+        try:
+            current = dumps_lock(self.lock_data())
+        except (FtspecError, Stale) as exc:
+            return Check.of([f"cannot compute lock: {exc}"])
         path = self.lock_file
-        return path.is_file() and path.read_text(encoding="utf-8") == dumps_lock(self.lock_data())
+        return Check.of([] if path.is_file() and path.read_text(encoding="utf-8") == current
+                        else ["lockfile missing or out of date"])
+
+    def lock_uptodate(self) -> bool:
+        return self.lock_check(False).uptodate
 
     def run_lock(self) -> None:
         data = self.lock_data()

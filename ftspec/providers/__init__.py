@@ -1,6 +1,6 @@
 """Layer 3: providers, discovered through the entry-point group ``ftspec.providers``.
 
-The built-ins (openai, azure, local) register through the same entry points as any plugin;
+The built-ins (openai, azure, local, together) register through the same entry points as any plugin;
 ``_BUILTIN`` only covers running from a source tree that was never pip-installed.
 """
 
@@ -20,8 +20,9 @@ _BUILTIN = {
     "openai": "ftspec.providers.openai:OpenAIProvider",
     "azure": "ftspec.providers.openai:AzureOpenAIProvider",
     "local": "ftspec.providers.local:LocalProvider",
+    "together": "ftspec.providers.together:TogetherProvider",
 }
-_EXTRAS = {"local": "pip install 'ftspec[local]'"}
+_EXTRAS = {"local": "pip install 'ftspec[local]'", "together": "pip install 'ftspec[together]'"}
 
 
 @cache

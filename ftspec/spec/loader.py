@@ -120,7 +120,7 @@ _PATTERN_WORDS = {
 def _pattern_message(path: Path_, error) -> str:
     key = next((p for p in reversed(path) if isinstance(p, str)), "")
     if key == "name" and len(path) > 1 and path[0] == "sources":
-        words = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+        words: str | None = "letters, digits, '_', '.' and '-', starting with a letter or digit"
     else:
         words = _PATTERN_WORDS.get(key)
     if words is None:
@@ -263,8 +263,8 @@ def semantic_problems(spec: Spec, check_files: bool) -> list[Problem]:
 def review_problems(spec: Spec, check_files: bool) -> list[Problem]:
     """The spec check for ``review``: a missing decisions file is fine (``ftspec review``
     creates it); a folder is not."""
-    review = spec.raw.get("review")
-    if not check_files or review is None or not spec.review["path"].is_dir():
+    review, review_cfg = spec.raw.get("review"), spec.review
+    if not check_files or review_cfg is None or not review_cfg["path"].is_dir():
         return []
     key = ("review",) if isinstance(review, str) else ("review", "path")
     return [spec.problem(key, "review decisions path is a folder")]

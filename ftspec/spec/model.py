@@ -69,7 +69,7 @@ class Spec:
     @property
     def transforms(self) -> list[tuple[str, dict[str, Any]]]:
         """``[(name, options)]`` in spec order; a bare name means no options."""
-        out = []
+        out: list[tuple[str, dict[str, Any]]] = []
         for item in self.raw.get("transforms") or []:
             if isinstance(item, str):
                 out.append((item, {}))
