@@ -37,11 +37,15 @@ def test_sigkill_then_rerun_pays_once(server, tmp_path, when, keep_state):
     spec = write_spec(tmp_path, server.url, validation=0.3)
     proc = _start(spec, tmp_path)
     if when == "wait":
-        server.kill_on_retrieve = (2, proc.pid)  # killed while polling the running job
+        # killed while polling the running job; held running so a slow machine still polls twice
+        server.hold_next_job = "running"
+        server.kill_on_retrieve = (2, proc.pid)
     else:
         server.kill_after[when] = proc.pid  # killed after the side effect, before the answer
     proc.communicate(timeout=60)
     assert proc.returncode == -9, "the build was not killed where the test meant to"
+    for job in server.jobs.values():
+        job.hold = None  # the rerun's job finishes
     assert not lock_path(spec).exists()
     if not keep_state:
         shutil.rmtree(tmp_path / ".ftspec")
