@@ -31,14 +31,28 @@ SAMPLE = [
     ("반품 기간은 얼마나 되나요?", "미사용 상품은 배송 완료 후 30일 이내에 원래 포장 그대로 반품하실 수 있습니다."),
 ]
 
+# One block per provider: ``--provider`` makes its lines live and leaves the others commented,
+# so a scaffold always shows the alternatives. ``local`` needs no key or network beyond the
+# one-time weights download, so the default scaffold builds out of the box.
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "local": ("provider: local",
+              "base_model: {base_model}  # trains here: pip install 'ftspec[local]'"),
+    "openai": ("provider: openai  # needs OPENAI_API_KEY",
+               "base_model: {base_model}"),
+    "azure": ("provider: azure  # needs AZURE_OPENAI_API_KEY",
+              "base_model: {base_model}",
+              "providers: {{azure: {{endpoint: \"https://YOUR-RESOURCE.openai.azure.com\"}}}}"),
+}
+DEFAULT_BASE_MODEL = {"local": "google/gemma-3-270m-it", "openai": "gpt-4.1-mini-2025-04-14",
+                      "azure": "gpt-4.1-mini-2025-04-14"}
+
 SPEC = """\
 # yaml-language-server: $schema=../schemas/ftspec.schema.json
-# ftspec spec v1: `ftspec validate`, `ftspec plan` and `ftspec dataset` read this file.
+# ftspec spec v1: `ftspec validate`, `ftspec plan`, `ftspec build` read this file.
 ftspec: 1
 name: {name}
 description: Customer-support assistant (sample data from `ftspec init`).
-provider: openai
-base_model: gpt-4o-mini-2024-07-18
+{provider_block}
 sources:
   - name: sample
     path: ../data/{name}/train.jsonl
@@ -53,7 +67,34 @@ split:
   validation: 0.1
 hyperparameters:
   n_epochs: auto
+evals:
+  - name: smoke
+    cases: ../evals/{name}.jsonl
+    sampling: {{temperature: 0, max_tokens: 32}}
+    scorers:
+      - contains: {{field: must_include}}
 """
+
+EVAL_CASES = [
+    ("How do I reset my password?", ["Settings"]),
+    ("Where is my refund?", ["3-5"]),
+    ("What is your return window?", ["30 days"]),
+]
+
+
+def provider_block(provider: str, base_model: str | None) -> str:
+    """The chosen provider's lines live, every other one commented out below them."""
+    lines: list[str] = []
+    for name in [provider] + [n for n in PROVIDERS if n != provider]:
+        model = base_model if name == provider and base_model else DEFAULT_BASE_MODEL[name]
+        block = [line.format(base_model=model) for line in PROVIDERS[name]]
+        if name == provider:
+            lines += block
+            others = [n for n in PROVIDERS if n != provider]
+            lines.append(f"# Alternatives (ftspec init --provider {'|'.join(others)}):")
+        else:
+            lines += [f"# {line}" for line in block]
+    return "\n".join(lines)
 
 
 def _slug(text: str) -> str:
@@ -64,7 +105,10 @@ def _slug(text: str) -> str:
 @click.command()
 @click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="Spec name (default: the folder's name).")
-def init(directory: Path, name: str | None) -> None:
+@click.option("--provider", type=click.Choice(list(PROVIDERS)), default="local", show_default=True,
+              help="Provider the spec targets; the others stay as commented lines.")
+@click.option("--base-model", help="Base model (default: the provider's scaffold default).")
+def init(directory: Path, name: str | None, provider: str, base_model: str | None) -> None:
     """Scaffold DIR with specs/<name>.yaml, the JSON Schema and sample data."""
     from ftspec.errors import FtspecError
     from ftspec.spec.schema import schema_path
@@ -72,11 +116,15 @@ def init(directory: Path, name: str | None) -> None:
 
     name = _slug(name or directory.resolve().name)
     files = {
-        directory / "specs" / f"{name}.yaml": SPEC.format(name=name),
+        directory / "specs" / f"{name}.yaml": SPEC.format(name=name, provider_block=provider_block(provider, base_model)),
         directory / "data" / name / "train.jsonl": "".join(
             json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
                        ensure_ascii=False, separators=(",", ":")) + "\n"
             for q, a in SAMPLE),
+        directory / "evals" / f"{name}.jsonl": "".join(
+            json.dumps({"id": f"case-{i}", "messages": [{"role": "user", "content": q}], "must_include": must},
+                       ensure_ascii=False, separators=(",", ":")) + "\n"
+            for i, (q, must) in enumerate(EVAL_CASES, 1)),
         directory / "schemas" / "ftspec.schema.json": schema_path().read_text(encoding="utf-8"),
     }
     existing = [str(p) for p in files if p.exists() and p.name != "ftspec.schema.json"]
@@ -86,4 +134,4 @@ def init(directory: Path, name: str | None) -> None:
         atomic_write_text(path, text)
         click.echo(f"created {path}")
     spec = directory / "specs" / f"{name}.yaml"
-    click.echo(f"next: ftspec validate {spec} && ftspec plan {spec}")
+    click.echo(f"next: ftspec validate {spec} && ftspec plan {spec} && ftspec build {spec}")

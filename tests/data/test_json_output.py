@@ -113,3 +113,18 @@ def test_shared_encoder_is_strict_and_plain():
     text = dumps({"b": math.nan, "a": Path("x") / "y.jsonl", "c": (1, math.inf), "é": "ü"})
     assert strict(text) == {"a": "x/y.jsonl", "b": None, "c": [1, None], "é": "ü"}
     assert text.index('"a"') < text.index('"b"')  # sorted keys: stable output to diff
+
+
+def test_init_provider_choice_makes_its_lines_live_and_comments_the_rest(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    for provider in ("local", "openai", "azure"):
+        code, _, err = run(capsys, "init", provider, "--provider", provider)
+        assert code == 0, err
+        text = (tmp_path / provider / "specs" / f"{provider}.yaml").read_text(encoding="utf-8")
+        assert yaml.safe_load(text)["provider"] == provider
+        others = [p for p in ("local", "openai", "azure") if p != provider]
+        assert all(f"# provider: {p}" in text for p in others)
+    code, _, err = run(capsys, "init", "x", "--provider", "nope")
+    assert code == 2 and "Invalid value for '--provider'" in err and "Traceback" not in err
