@@ -43,7 +43,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
               "base_model: {base_model}",
               "providers: {{azure: {{endpoint: \"https://YOUR-RESOURCE.openai.azure.com\"}}}}"),
 }
-DEFAULT_BASE_MODEL = {"local": "google/gemma-3-270m-it", "openai": "gpt-4.1-mini-2025-04-14",
+DEFAULT_BASE_MODEL = {"local": "gemma-3-270m", "openai": "gpt-4.1-mini-2025-04-14",
                       "azure": "gpt-4.1-mini-2025-04-14"}
 
 SPEC = """\

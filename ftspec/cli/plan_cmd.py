@@ -10,17 +10,12 @@ import click
 from ftspec.cli.output import emit_json, json_option
 
 
-def extra_sections(spec) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Hook for the build graph: ``[(title, [(name, detail)])]`` sections ("what would run").
+def extra_sections(spec, dataset=None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``[(title, [(name, detail)])]``: the build graph's "what would run" section, from the
+    dataset already built in memory for the plan (so it is built once)."""
+    from ftspec.graph.status import plan_actions
 
-    Uses ``ftspec.graph.status.plan_actions(spec)`` when that module exists; it returns a list of
-    ``(task, why)`` pairs. Missing module -> no extra section.
-    """
-    try:
-        from ftspec.graph.status import plan_actions
-    except ImportError:
-        return []
-    actions = plan_actions(spec)
+    actions = plan_actions(spec, dataset=dataset)
     return [("what would run", [(str(a), str(b)) for a, b in actions])] if actions else []
 
 
@@ -80,9 +75,12 @@ def plan(spec_path: Path, as_json: bool) -> None:
     from ftspec.spec.loader import load_spec
 
     spec = load_spec(spec_path)
+    from ftspec.data.pipeline import build_dataset
+
     with spec_token_counter(spec) as counter:
-        data = make_plan(spec, counter=counter)
-    sections = extra_sections(spec)
+        dataset = build_dataset(spec, None, counter=counter)
+    data = make_plan(spec, result=dataset)
+    sections = extra_sections(spec, dataset)
     if as_json:
         if sections:
             data["extra_sections"] = {title: rows for title, rows in sections}

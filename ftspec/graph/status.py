@@ -37,9 +37,10 @@ class SpecStatus:
         return {"spec": self.spec, "summary": self.summary, "tasks": [t.to_json() for t in self.tasks]}
 
 
-def spec_status(spec, root: Path | None = None) -> SpecStatus:
+def spec_status(spec, root: Path | None = None, *, dataset: Any | None = None) -> SpecStatus:
     """Each task's ``Check`` from the engine in ``tasks.py``, fed the upstream values a build
-    would produce: a stale dataset is rebuilt in memory for its new split hashes."""
+    would produce: a stale dataset is rebuilt in memory for its new split hashes (or
+    ``dataset``, a ``DatasetResult`` the caller already built, is used)."""
     root = root or project_root(spec.path)
     g = SpecGraph(spec, root)
     name = spec.name
@@ -51,21 +52,21 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
         return check
 
     rec = g.state.task(name, "dataset")
-    dataset = g.dataset_check()
+    data_check = g.dataset_check()
     shas = rec["outputs"]["sha256"] if rec else {}
     counts = rec["outputs"]["counts"] if rec else {}
     sha_changed = rec is None
-    if not dataset.uptodate:
-        chain.extend(r.split(" changed")[0] + " changed" if " changed" in r else r for r in dataset.reasons[:2])
-        shas, counts, problem = _rebuilt(spec)
+    if not data_check.uptodate:
+        chain.extend(r.split(" changed")[0] + " changed" if " changed" in r else r for r in data_check.reasons[:2])
+        shas, counts, problem = _rebuilt(spec, dataset)
         if problem:
-            dataset.reasons.append(problem)
+            data_check.reasons.append(problem)
         sha_changed = rec is None or shas != rec["outputs"]["sha256"]
         if sha_changed:
             chain.append("dataset sha changed")
         else:
-            dataset.reasons.append("the rebuilt bytes are identical, so nothing downstream changes")
-    add("dataset", dataset)
+            data_check.reasons.append("the rebuilt bytes are identical, so nothing downstream changes")
+    add("dataset", data_check)
 
     upload = add("upload", g.upload_check(shas))
     recorded_upload = g.state.task(name, "upload")
@@ -81,16 +82,17 @@ def spec_status(spec, root: Path | None = None) -> SpecStatus:
     return SpecStatus(name, tasks, _summary(chain, tasks))
 
 
-def _rebuilt(spec) -> tuple[dict[str, Any], dict[str, int], str | None]:
+def _rebuilt(spec, result: Any | None) -> tuple[dict[str, Any], dict[str, int], str | None]:
     """Split hashes and counts of the dataset as a build would make it now (in memory)."""
     from ftspec.data.pipeline import build_dataset
     from ftspec.providers import spec_token_counter
 
-    try:
-        with spec_token_counter(spec) as counter:
-            result = build_dataset(spec, None, counter=counter)
-    except FtspecError as exc:
-        return {}, {}, f"dataset is invalid: {exc.message.splitlines()[0]}"
+    if result is None:
+        try:
+            with spec_token_counter(spec) as counter:
+                result = build_dataset(spec, None, counter=counter)
+        except FtspecError as exc:
+            return {}, {}, f"dataset is invalid: {exc.message.splitlines()[0]}"
     return ({s: result.sha256.get(s) for s in SPLITS}, {s: result.counts.get(s, 0) for s in SPLITS}, None)
 
 
@@ -107,9 +109,10 @@ def _summary(chain: list[str], tasks: list[TaskStatus]) -> str:
     return " -> ".join([*dict.fromkeys(chain), tail]) if chain else tail
 
 
-def plan_actions(spec) -> list[tuple[str, str]]:
-    """``[(task, what happens and why)]`` for ``ftspec plan``; a paid step says so."""
-    status = spec_status(spec)
+def plan_actions(spec, *, dataset: Any | None = None) -> list[tuple[str, str]]:
+    """``[(task, what happens and why)]`` for ``ftspec plan``; a paid step says so. ``dataset``:
+    the plan's own in-memory build, so the dataset is built once."""
+    status = spec_status(spec, dataset=dataset)
     out = []
     for t in status.tasks:
         task = t.task.split(".", 1)[1]
