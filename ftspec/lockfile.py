@@ -16,6 +16,28 @@ from ftspec.util import atomic_write_text
 LOCK_VERSION = 1
 
 
+def lock_from_build(spec: Any, *, dataset: dict[str, Any], files: dict[str, Any], job: dict[str, Any],
+                    finished: dict[str, Any], hyperparameters: dict[str, Any],
+                    evals: dict[str, Any]) -> dict[str, Any]:
+    """The lockfile of a finished build, from its recorded task outputs: the dataset task's
+    (``dataset``), the uploaded file ids per split (``files``), the job task's id and key
+    (``job``), the wait task's result (``finished``: model, status, trained tokens), the
+    hyperparameters the job ran with and each eval set's summary."""
+    return {
+        "lock_version": LOCK_VERSION,
+        "spec_sha256": spec.sha256,
+        "dataset": {"sha256": dataset["dataset_sha256"], "counts": dataset["counts"],
+                    "tokens": dataset["tokens"], "files": dataset["sha256"]},
+        "provider": spec.provider,
+        "base_model": spec.base_model,
+        "files": files,
+        "job": {"id": job["id"], "key": job["key"], "status": finished.get("status"),
+                "trained_tokens": finished.get("trained_tokens"), "hyperparameters": hyperparameters},
+        "model": finished.get("fine_tuned_model"),
+        "evals": evals,
+    }
+
+
 def lock_path(spec_path: str | Path) -> Path:
     """``specs/support.yaml`` -> ``specs/support.lock``."""
     return Path(spec_path).with_suffix(".lock")

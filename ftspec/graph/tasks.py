@@ -19,7 +19,7 @@ from typing import Any, TypeGuard
 from ftspec.errors import FtspecError, JobFailedError
 from ftspec.graph import inputs as inp
 from ftspec.graph.state import State
-from ftspec.lockfile import LOCK_VERSION, dumps_lock, lock_path, write_lock
+from ftspec.lockfile import dumps_lock, lock_from_build, lock_path, write_lock
 from ftspec.providers.base import JobRequest
 from ftspec.spec.model import Spec
 from ftspec.util import sha256_file
@@ -465,19 +465,8 @@ class SpecGraph:
             if recorded is not None:
                 evals[name] = recorded["outputs"]
         hp = {**self.hyperparameters(), **(out.get("hyperparameters") or {})}
-        lock = {
-            "lock_version": LOCK_VERSION,
-            "spec_sha256": self.spec.sha256,
-            "dataset": {"sha256": dataset["dataset_sha256"], "counts": dataset["counts"],
-                        "tokens": dataset["tokens"], "files": dataset["sha256"]},
-            "provider": self.spec.provider,
-            "base_model": self.spec.base_model,
-            "files": {s: upload["outputs"].get(s) for s in SPLITS},
-            "job": {"id": job["id"], "key": job["key"], "status": out.get("status"),
-                    "trained_tokens": out.get("trained_tokens"), "hyperparameters": hp},
-            "model": out.get("fine_tuned_model"),
-            "evals": evals,
-        }
+        lock = lock_from_build(self.spec, dataset=dataset, files={s: upload["outputs"].get(s) for s in SPLITS},
+                               job=job, finished=out, hyperparameters=hp, evals=evals)
         from ftspec.artifacts.sync import has_model_kind, model_lock_entry
 
         if has_model_kind(self.spec):  # the model lives on this machine: record its tree
