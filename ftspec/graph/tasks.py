@@ -233,12 +233,15 @@ class SpecGraph:
     # A fresh clone has no receipts. Its lockfile still says which file and job these exact
     # inputs made (the job key covers the endpoint, files, hyperparameters), so they are reused
     # instead of paid for again; this is also what makes an adopted job (``ftspec adopt``),
-    # whose file names and metadata ftspec never chose, safe to build on any clone.
+    # whose file names and metadata ftspec never chose, safe to build on any clone. Not for a
+    # provider whose files and models live on this machine (local): a clone's store lacks the
+    # ids the lock names, so those come from a remote (``artifacts.sync``) or are made again.
     def _locked(self) -> dict[str, Any] | None:
+        from ftspec.artifacts.sync import has_model_kind
         from ftspec.errors import LockError
         from ftspec.lockfile import load_lock
 
-        if not self.lock_file.is_file():
+        if not self.lock_file.is_file() or has_model_kind(self.spec):
             return None
         try:
             lock = load_lock(self.lock_file)
