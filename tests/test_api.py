@@ -15,20 +15,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "graph"))
 
 from fake_openai import FakeOpenAI  # noqa: E402
-from graph_helpers import API_KEY, KEY_ENV, write_spec  # noqa: E402
+from graph_helpers import API_KEY, KEY_ENV, SMOKE_EVALS, write_spec  # noqa: E402
 
 import ftspec  # noqa: E402
 
-EVALS = """evals:
-  - name: smoke
-    cases:
-      - {messages: [{role: user, content: "ping"}], must_include: ["ping"]}
-      - {messages: [{role: user, content: "pong"}], must_include: ["zzz"]}
-    sampling: {temperature: 0.2, max_tokens: 16}
-    scorers:
-      - contains: {field: must_include}
-    min_pass_rate: 0.5
-"""
+EVALS = SMOKE_EVALS + "    min_pass_rate: 0.5\n"
 
 
 @pytest.fixture

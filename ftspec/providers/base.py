@@ -132,6 +132,21 @@ class ModelInfo:
     exact_tokens: bool
 
 
+def api_key_from_env(provider: str, env_var: str) -> str:
+    """The API key in ``env_var``, or the one-line error that names the variable to set."""
+    import os
+
+    from ftspec.errors import NeedsKeyError
+
+    key = os.environ.get(env_var, "")
+    if not key:
+        raise NeedsKeyError(
+            f"provider '{provider}' needs an API key: set the environment variable {env_var}",
+            hint=f"export {env_var}=... (or name another variable in providers.{provider}.api_key_env)",
+        )
+    return key
+
+
 def usable_job(job: Job) -> bool:
     """The one reuse rule: a job found under a key is reused unless it failed or was cancelled."""
     return job.status not in UNUSABLE_STATUSES

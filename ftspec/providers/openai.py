@@ -13,12 +13,11 @@ honours the server's Retry-After. SDK errors become a ``ProviderError`` carrying
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from ftspec.errors import NeedsKeyError, ProviderError
+from ftspec.errors import ProviderError
 from ftspec.providers.base import (
     Capabilities,
     ChatRequest,
@@ -28,6 +27,7 @@ from ftspec.providers.base import (
     JobRequest,
     Provider,
     RemoteFile,
+    api_key_from_env,
     resolve_auto,
     usable_job,
 )
@@ -76,13 +76,7 @@ class OpenAIProvider(Provider):
         return float(self.settings.get("poll_interval", DEFAULT_POLL))
 
     def _api_key(self) -> str:
-        key = os.environ.get(self.api_key_env, "")
-        if not key:
-            raise NeedsKeyError(
-                f"provider '{self.name}' needs an API key: set the environment variable {self.api_key_env}",
-                hint=f"export {self.api_key_env}=... (or name another variable in providers.{self.name}.api_key_env)",
-            )
-        return key
+        return api_key_from_env(self.name, self.api_key_env)
 
     def _common(self) -> dict[str, Any]:
         return {

@@ -20,13 +20,12 @@ Retries: ftspec retries, not the SDK (``max_retries=0`` on the client; every cal
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from ftspec.errors import NeedsKeyError, ProviderError
+from ftspec.errors import ProviderError
 from ftspec.providers.base import (
     Capabilities,
     ChatRequest,
@@ -36,6 +35,7 @@ from ftspec.providers.base import (
     JobRequest,
     Provider,
     RemoteFile,
+    api_key_from_env,
     usable_job,
 )
 from ftspec.providers.retry import call_with_retries
@@ -177,13 +177,7 @@ class TogetherProvider(Provider):
         return int(self.settings.get("max_retries", DEFAULT_MAX_RETRIES))
 
     def _api_key(self) -> str:
-        key = os.environ.get(self.api_key_env, "")
-        if not key:
-            raise NeedsKeyError(
-                f"provider '{self.name}' needs an API key: set the environment variable {self.api_key_env}",
-                hint=f"export {self.api_key_env}=... (or name another variable in providers.{self.name}.api_key_env)",
-            )
-        return key
+        return api_key_from_env(self.name, self.api_key_env)
 
     @property
     def client(self):

@@ -9,6 +9,17 @@ API_KEY = "sk-test-SECRET-8f3a1c9e77d24b0b"
 KEY_ENV = "FTSPEC_TEST_OPENAI_KEY"
 REPO = Path(__file__).resolve().parents[2]
 
+# one eval set the graph tests share: one case passes, one fails
+SMOKE_EVALS = """evals:
+  - name: smoke
+    cases:
+      - {messages: [{role: user, content: "ping"}], must_include: ["ping"]}
+      - {messages: [{role: user, content: "pong"}], must_include: ["zzz"]}
+    sampling: {temperature: 0.2, max_tokens: 16}
+    scorers:
+      - contains: {field: must_include}
+"""
+
 
 
 def write_examples(path: Path, n: int = 12, answer: str = "Sure") -> None:

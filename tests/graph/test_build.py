@@ -15,6 +15,7 @@ from ftspec.lockfile import load_lock, lock_path
 from ftspec.spec import load_spec
 
 from .conftest import API_KEY, run_cli, write_spec
+from .graph_helpers import SMOKE_EVALS
 
 
 def _quiet(_line: str) -> None:
@@ -196,15 +197,7 @@ def test_cancel_running_job(server, api_key, tmp_path):
     assert server.jobs[job_id].obj["status"] == "cancelled"
 
 
-EVALS = """evals:
-  - name: smoke
-    cases:
-      - {messages: [{role: user, content: "ping"}], must_include: ["ping"]}
-      - {messages: [{role: user, content: "pong"}], must_include: ["zzz"]}
-    sampling: {temperature: 0.2, max_tokens: 16}
-    scorers:
-      - contains: {field: must_include}
-"""
+EVALS = SMOKE_EVALS
 
 
 def test_evals_run_after_the_model_and_land_in_the_lockfile(server, api_key, tmp_path):

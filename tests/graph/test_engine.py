@@ -15,17 +15,9 @@ from ftspec.graph.status import spec_status
 from ftspec.spec import load_spec
 
 from .conftest import write_spec
-from .graph_helpers import write_examples
+from .graph_helpers import SMOKE_EVALS, write_examples
 
-EVALS = """evals:
-  - name: smoke
-    cases:
-      - {messages: [{role: user, content: "ping"}], must_include: ["ping"]}
-      - {messages: [{role: user, content: "pong"}], must_include: ["zzz"]}
-    sampling: {temperature: 0.2, max_tokens: 16}
-    scorers:
-      - contains: {field: must_include}
-"""
+EVALS = SMOKE_EVALS
 
 
 def _source_bytes(root: Path, url: str) -> None:
