@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ftspec.testing.tiny_model import write_local_spec
+
 
 def write_project(project: Path, base_model: Path, examples: int) -> Path:
     (project / "data").mkdir(parents=True)
@@ -28,20 +30,8 @@ def write_project(project: Path, base_model: Path, examples: int) -> Path:
                           {"role": "assistant", "content": f"Settings, then Account, then Reset on device {i}."}]}
             for i in range(examples)]
     (project / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    spec = project / "bench.yaml"
-    spec.write_text(f"""ftspec: 1
-name: bench
-provider: local
-base_model: {base_model}
-sources:
-  - {{name: faq, path: data/train.jsonl, format: chat_jsonl}}
-template: {{type: chat, system: "You are Acme support."}}
-split: {{validation: 0.1}}
-hyperparameters:
-  n_epochs: 1
-  batch_size: 8
-  local: {{lora_r: 4, seed: 3, target_modules: [q_proj, v_proj]}}
-""", encoding="utf-8")
+    spec = write_local_spec(project / "bench.yaml", base_model, name="bench", data="data/train.jsonl",
+                            system="You are Acme support.", validation=0.1, batch_size=8)
     subprocess.run(["git", "init", "-q", str(project)], check=True)
     return spec
 

@@ -59,3 +59,22 @@ def build_tiny_model(folder: Path) -> Path:
     model = Gemma3ForCausalLM(config)
     model.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def write_local_spec(path: Path, base_model: str | Path, *, name: str, data: str, system: str,
+                     validation: float, batch_size: int) -> Path:
+    """A spec that LoRA-trains ``base_model`` (e.g. the tiny model) in seconds on the local provider."""
+    path.write_text(f"""ftspec: 1
+name: {name}
+provider: local
+base_model: {base_model}
+sources:
+  - {{name: faq, path: {data}, format: chat_jsonl}}
+template: {{type: chat, system: "{system}"}}
+split: {{validation: {validation}}}
+hyperparameters:
+  n_epochs: 1
+  batch_size: {batch_size}
+  local: {{lora_r: 4, seed: 3, target_modules: [q_proj, v_proj]}}
+""", encoding="utf-8")
+    return path

@@ -13,22 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ftspec.testing.tiny_model import write_local_spec
+
 
 def _spec(project: Path, tiny_model: str, system: str) -> Path:
-    spec = project / "support.yaml"
-    spec.write_text(f"""ftspec: 1
-name: support
-provider: local
-base_model: {tiny_model}
-sources:
-  - {{name: faq, path: data/support.jsonl, format: chat_jsonl}}
-template: {{type: chat, system: "{system}"}}
-split: {{validation: 0.2}}
-hyperparameters:
-  n_epochs: 1
-  batch_size: 4
-  local: {{lora_r: 4, seed: 3, target_modules: [q_proj, v_proj]}}
-""", encoding="utf-8")
+    spec = write_local_spec(project / "support.yaml", tiny_model, name="support", data="data/support.jsonl",
+                            system=system, validation=0.2, batch_size=4)
     return spec
 
 
