@@ -42,9 +42,14 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "azure": ("provider: azure  # needs AZURE_OPENAI_API_KEY",
               "base_model: {base_model}",
               "providers: {{azure: {{endpoint: \"https://YOUR-RESOURCE.openai.azure.com\"}}}}"),
+    "together": ("provider: together  # needs TOGETHER_API_KEY; pip install 'ftspec[together]'",
+                 "base_model: {base_model}"),
+    "fireworks": ("provider: fireworks  # needs FIREWORKS_API_KEY and FIREWORKS_ACCOUNT_ID",
+                  "base_model: {base_model}"),
 }
 DEFAULT_BASE_MODEL = {"local": "gemma-3-270m", "openai": "gpt-4.1-mini-2025-04-14",
-                      "azure": "gpt-4.1-mini-2025-04-14"}
+                      "azure": "gpt-4.1-mini-2025-04-14", "together": "Qwen/Qwen3-0.6B",
+                      "fireworks": "accounts/fireworks/models/qwen3-8b"}
 
 SPEC = """\
 # yaml-language-server: $schema=../schemas/ftspec.schema.json
