@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 import pytest
 from evals_helpers import write_spec
 
 from ftspec.cli import main
+from ftspec.testing.browser import find_chromium, headless_chromium
 
 CASES = [
     {"id": "ok", "prompt": "What is W5500?", "ideal": "W5500 is an Ethernet controller with SPI.",
@@ -70,34 +69,15 @@ def test_report_cli(evaluated, capsys):
                                  "run: ftspec eval specs/bot.yaml\n")
 
 
-def _chromium():
-    chromium, driver = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    for path in (chromium, driver):
-        try:
-            subprocess.run([path, "--version"], capture_output=True, check=True, timeout=60)
-        except (OSError, subprocess.SubprocessError):
-            return None
-    return chromium, driver
-
-
 @pytest.mark.browser
 def test_html_report_in_headless_chromium(evaluated, tmp_path_factory):
-    found = _chromium()
+    found = find_chromium()
     if found is None:
         print("skipped: chromium/chromedriver not installed (/usr/bin/chromium, /usr/bin/chromedriver)")
         pytest.skip("chromium/chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(found[1]), options=options)
-    try:
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), found) as driver:
         driver.get((evaluated / "reports/bot/smoke.html").as_uri())
         summary = driver.find_element(By.ID, "summary")
         assert "pass rate" in summary.text and "50.0%" in summary.text
@@ -116,5 +96,3 @@ def test_html_report_in_headless_chromium(evaluated, tmp_path_factory):
         driver.find_element(By.CSS_SELECTOR, "button[data-kind='tag'][data-value='']").click()
         driver.find_element(By.CSS_SELECTOR, "button[data-kind='status'][data-value='notpassed']").click()
         assert [r.is_displayed() for r in rows] == [True, False]
-    finally:
-        driver.quit()

@@ -9,6 +9,7 @@ the example stream (``ftspec.data.examples``) after the "pre" transforms, before
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,17 +48,26 @@ def decisions_path(spec: Spec) -> Path:
 def load_decisions(path: Path) -> dict[str, Decision]:
     """Parse and check a decisions file; every problem is a located ``DataError``."""
     from ftspec.spec.loader import display_path
-    from ftspec.spec.yamlpos import load_yaml_with_positions
 
     shown = display_path(path)
     if not path.exists():
         return {}
     try:
-        data, pos = load_yaml_with_positions(path.read_text(encoding="utf-8-sig"), shown)
-    except SpecError as exc:
-        raise DataError(exc.problems) from None
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError([Problem(Location(shown), f"not UTF-8 text ({exc.reason})")]) from None
+    return parse_decisions(text, shown)
+
+
+def parse_decisions(text: str, shown: str) -> dict[str, Decision]:
+    """``load_decisions`` on text already read (``shown`` names it in errors); the review server
+    checks every file it is about to write with this, so it can never write one the build rejects."""
+    from ftspec.spec.yamlpos import load_yaml_with_positions
+
+    try:
+        data, pos = load_yaml_with_positions(text, shown)
+    except SpecError as exc:
+        raise DataError(exc.problems) from None
     if data is None:
         return {}
     entries = data.get("examples") if isinstance(data, dict) else None
@@ -123,6 +133,68 @@ def _edited_record(entry: dict[str, Any], base, pos, problems: list[Problem]) ->
         return {"prompt": entry["prompt"], "completion": entry["completion"]}
     problems.append(Problem(pos.value(base), "'decision: edit' needs 'messages' (or 'prompt' and 'completion')"))
     return None
+
+
+@contextmanager
+def decisions_lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
+    """Hold the decisions file's lock (``.ftspec/locks/``) for a read-modify-write, so two
+    ``ftspec review`` runs, two servers or two browser tabs never lose each other's decisions."""
+    from filelock import FileLock, Timeout
+
+    from ftspec.project import project_root, state_dir
+    from ftspec.spec.loader import display_path
+    from ftspec.util import sha256_text
+
+    lock_path = state_dir(project_root(path.parent)) / "locks" / f"review-{sha256_text(str(path.resolve()))[:16]}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise DataError([Problem(Location(display_path(path)),
+                                 f"another ftspec process has held this file's lock ({lock_path}) for {timeout:.0f}s")]) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def entry_as_written(d: Decision) -> dict[str, Any]:
+    """A loaded decision back as its file entry, every key kept (``stale`` included)."""
+    out: dict[str, Any] = {"id": d.id, "decision": d.decision, **d.extra}
+    if d.record is not None:
+        out.update(d.record)
+    return out
+
+
+def save_decision(spec: Spec, ident: str, change: dict[str, Any], *,
+                  new: dict[str, Any] | None = None) -> dict[str, Decision]:
+    """Set one example's entry in the decisions file: under the lock, reread the file, apply
+    ``change`` (``decision``, an edit's ``messages`` or ``prompt``/``completion``, ``flagged``),
+    check the whole file with the build's own loader, then write it atomically (fsync + rename).
+
+    ``new`` is the entry to start from when the file has none for ``ident`` yet. A change the
+    loader rejects raises its located ``DataError`` and writes nothing. Returns every decision,
+    as the file now holds them."""
+    from ftspec.spec.loader import display_path
+    from ftspec.util import atomic_write_text
+
+    path = decisions_path(spec)
+    with decisions_lock(path):
+        entries = {i: entry_as_written(d) for i, d in load_decisions(path).items()}
+        if ident not in entries:
+            entries[ident] = dict(new or {"id": ident, "decision": "pending"})
+        entry = entries[ident]
+        if "decision" in change:
+            for key in ("messages", "prompt", "completion"):
+                entry.pop(key, None)  # an edit's content goes with it; a new edit brings its own
+        entry.update(change)
+        if entry.get("flagged") is False:
+            del entry["flagged"]
+        text = decisions_yaml(spec, list(entries.values()))
+        saved = parse_decisions(text, display_path(path))
+        atomic_write_text(path, text)
+    return saved
 
 
 # ---- build time -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ file by ``ftspec review`` (which also adds new examples to that file as ``pendin
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ftspec.spec.model import Spec
 from ftspec.data.review.decisions import (
     decision_entry,
+    decisions_lock,
     decisions_path,
     decisions_yaml,
     load_decisions,
@@ -43,12 +44,17 @@ def collect_examples(spec: Spec) -> Iterator[Example]:
     ctx.raise_if_problems()
 
 
-def write_review(spec: Spec) -> ReviewResult:
+def write_review(spec: Spec, examples: Iterable[Example] | None = None) -> ReviewResult:
     """Write ``<decisions>.yaml`` (existing decisions kept, new examples added as pending) and the
-    Markdown and HTML pages next to it."""
+    Markdown and HTML pages next to it. ``examples`` defaults to ``collect_examples(spec)``."""
+    path = decisions_path(spec)
+    with decisions_lock(path):  # a read-modify-write, like every change the review server makes
+        return _write_review(spec, path, collect_examples(spec) if examples is None else examples)
+
+
+def _write_review(spec: Spec, path: Path, examples: Iterable[Example]) -> ReviewResult:
     from ftspec.util import AtomicWriter, atomic_write_text
 
-    path = decisions_path(spec)
     existing = load_decisions(path)
     md_path, html_path = path.with_suffix(".md"), path.with_suffix(".html")
     entries: list[dict[str, Any]] = []
@@ -57,7 +63,7 @@ def write_review(spec: Spec) -> ReviewResult:
     with AtomicWriter(md_path) as md, AtomicWriter(html_path) as page:
         md.write(_md_head(spec).encode())
         page.write(_html_head(spec).encode())
-        for example in collect_examples(spec):
+        for example in examples:
             if example.id in seen:
                 continue  # an exact duplicate shares its id and its decision
             seen.add(example.id)
