@@ -7,7 +7,18 @@ import pytest
 
 from ftspec.testing.tiny_model import build_tiny_model
 
+# Shutdown dates and the end of OpenAI's new jobs (ftspec.data.shutdown) depend on "today": the
+# suite stands on one fixed day, before every cutoff and outside the 90-day warning window, so it
+# passes the same next year. Tests about the dates set FTSPEC_TODAY themselves.
+PINNED_TODAY = "2026-06-01"
+
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     return str(build_tiny_model(tmp_path_factory.mktemp("tiny-gemma")))
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch) -> str:
+    monkeypatch.setenv("FTSPEC_TODAY", PINNED_TODAY)  # subprocesses (run_cli) inherit it
+    return PINNED_TODAY

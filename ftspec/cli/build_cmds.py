@@ -63,6 +63,10 @@ def status(spec_paths: tuple[Path, ...], as_json: bool) -> None:
             state = a.state.replace("in the remote", f"in the remote{where}") if a.remote else a.state
             detail = f": {a.detail}" if a.detail else ""
             click.echo(f"  {a.artifact:<28} {state}{detail}")
+        for line in r.warnings:
+            click.echo(f"warning: {line}", err=True)
+        if r.refused:
+            click.echo(f"warning: a build would be refused: {r.refused}", err=True)
 
 
 @click.command()
@@ -116,7 +120,7 @@ def gc(spec_paths: tuple[Path, ...], yes: bool, as_json: bool, remote_name: str 
 @click.command()
 @json_option
 def models(as_json: bool) -> None:
-    """The models your lockfiles name, with provider status and base-model retirement."""
+    """The models your lockfiles name: base model, status, shutdown date and days left."""
     from ftspec.graph.remote import models as list_models
     from ftspec.project import project_root
 
@@ -127,8 +131,18 @@ def models(as_json: bool) -> None:
     if not rows:
         click.echo("no lockfiles found", err=True)
     for r in rows:
-        retire = f", base retires {r['base_model_shutdown']}" if r["base_model_shutdown"] else ""
-        click.echo(f"{r['spec']}: {r['model'] or '-'} [{r['provider']}, {r['status']}{retire}]")
+        click.echo(f"{r['spec']}: {r['model'] or '-'} [{r['provider']}, base {r['base_model']}, {r['status']}, "
+                   f"{_shutdown_text(r)}]")
+
+
+def _shutdown_text(row: dict) -> str:
+    if not row["shutdown"]:
+        return "no shutdown announced"
+    days = row["days_left"]
+    left = f"{days} days left" if days > 0 else ("shuts down today" if days == 0 else f"shut down {-days} days ago")
+    source = "per the API" if row["shutdown_source"] == "api" else "per ftspec's base-model table"
+    closed = "" if row["accepts_jobs"] else f"; no new jobs since {row['jobs_end']}"
+    return f"shuts down {row['shutdown']} ({left}, {source}){closed}"
 
 
 def _gc_remote(root: Path, remote_name: str | None, yes: bool, as_json: bool) -> None:

@@ -1,4 +1,5 @@
-"""The base-model table (``base_models.json``): encoding, per-example limit, prices, shutdown.
+"""The base-model table (``base_models.json``): encoding, per-example limit, prices, shutdown,
+and the day the provider stops accepting fine-tuning jobs (the date logic is ``shutdown.py``).
 
 Lookups resolve fine-tuned names (``ft:gpt-4o-mini-2024-07-18:org:suffix:id``) to their base
 by parsing the name, never by prefix matching: ``ft:gpt-4.1-…`` must not match ``gpt-4``.
@@ -6,20 +7,13 @@ by parsing the name, never by prefix matching: ``ft:gpt-4.1-…`` must not match
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 _TABLE = Path(__file__).with_name("base_models.json")
-RETIREMENT_WARN_DAYS = 90
-
-# Injectable "today" so tests can pin the retirement warning.
-today: Callable[[], dt.date] = dt.date.today
-
 
 @dataclass(frozen=True)
 class BaseModel:
@@ -31,6 +25,7 @@ class BaseModel:
     inference_input_per_1m: float | None
     inference_output_per_1m: float | None
     shutdown: str | None
+    jobs_end: str | None  # first day the provider accepts no new fine-tuning job on it
     source: str
     checked: str
 
@@ -57,16 +52,12 @@ def lookup(model: str) -> BaseModel | None:
     return _models().get(base_name(model))
 
 
-def retirement_warning(model: str, *, on: dt.date | None = None) -> str | None:
-    """A warning when the base model's shutdown date is past or within 90 days."""
-    info = lookup(model)
-    if info is None or not info.shutdown:
-        return None
-    when = dt.date.fromisoformat(info.shutdown)
-    now = on or today()
-    days = (when - now).days
-    if days < 0:
-        return f"base model {info.name} was shut down on {info.shutdown} ({-days} days ago); training and inference may fail"
-    if days <= RETIREMENT_WARN_DAYS:
-        return f"base model {info.name} shuts down on {info.shutdown} (in {days} days); fine-tunes of it stop working then"
-    return None
+def provider_jobs_end(provider: str) -> tuple[str, str] | None:
+    """``(date, source)``: the first day ``provider`` accepts no new fine-tuning job on any model."""
+    entry = _providers().get(provider)
+    return (entry["jobs_end"], entry["source"]) if entry and entry.get("jobs_end") else None
+
+
+@cache
+def _providers() -> dict[str, dict[str, Any]]:
+    return dict(json.loads(_TABLE.read_text(encoding="utf-8")).get("providers") or {})

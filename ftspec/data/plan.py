@@ -65,8 +65,10 @@ def resolve_hyperparameters(spec, n_train_examples: int) -> dict[str, Any]:
 def plan(spec, *, result=None, counter=None) -> dict[str, Any]:
     """Build the dataset in memory (no files) and compute the training plan; ``counter`` is
     the caller's exact token counter (see ``ftspec.data.pipeline.build_dataset``)."""
-    from ftspec.data.base_models import lookup, retirement_warning
+    from ftspec.data.base_models import lookup
     from ftspec.data.pipeline import build_dataset
+    from ftspec.data.shutdown import lifecycle, shutdown_warnings
+    from ftspec.spec.loader import display_path
 
     if result is None:
         result = build_dataset(spec, None, counter=counter)
@@ -104,8 +106,8 @@ def plan(spec, *, result=None, counter=None) -> dict[str, Any]:
         "price_source": (info.source if info else None),
         "price_checked": (info.checked if info else None),
         "dataset_sha256": manifest["dataset_sha256"],
-        "retirement_warning": retirement_warning(spec.base_model),
-        "warnings": list(result.warnings),
+        "shutdown": lifecycle(spec.base_model, spec.provider).to_json(),
+        "warnings": [*result.warnings, *shutdown_warnings(display_path(spec.path), spec.base_model, spec.provider)],
     }
 
 

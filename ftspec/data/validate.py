@@ -232,7 +232,6 @@ class DatasetValidator:
 
     # ---- whole dataset --------------------------------------------------------------------
     def finish(self, counts_by_split: dict[str, int]) -> tuple[list[Problem], list[str]]:
-        from ftspec.data.base_models import retirement_warning
         from ftspec.data.split import empty_validation_warning
 
         errors: list[Problem] = []
@@ -256,9 +255,6 @@ class DatasetValidator:
             warnings.append(f"the per-example token limit of {self.spec.base_model} is unknown; examples were not checked against it")
         if self.over_limit_estimates:
             warnings.append(f"{self.over_limit_estimates} examples may exceed the {self.limit}-token limit (token counts are estimates)")
-        retire = retirement_warning(self.spec.base_model)
-        if retire:
-            warnings.append(retire)
         hashed = any(s.split == "auto" for s in self.spec.sources)
         no_validation = empty_validation_warning(self.spec.split["validation"], counts_by_split, hashed)
         if no_validation:

@@ -131,6 +131,9 @@ def build(spec_paths: Sequence[str | Path], *, jobs: int = 1, verbose: bool = Fa
         live = jobs == 1 and len(specs) == 1 and sys.stderr.isatty()
     with sigterm_as_interrupt(), project_lock(root, announce=echo):
         graphs = build_graphs(specs, root, echo=echo, live=live, pull=pull)
+        for graph in graphs:
+            for line in graph.shutdown_warnings():
+                echo(f"warning: {line}")
         return run_graphs(graphs, root, jobs=jobs, verbose=verbose, echo=echo)
 
 

@@ -116,27 +116,33 @@ def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False
 
 
 def models(root: Path) -> list[dict[str, Any]]:
-    """The models the lockfiles name, with provider status and base-model retirement date."""
-    from ftspec.data.base_models import lookup  # the table ships with the data layer
+    """The models the lockfiles name, with provider status and shutdown date: the API's model
+    data where it gives one, else the base-model table (``ftspec.data.shutdown``)."""
+    from ftspec.data.shutdown import lifecycle
     from ftspec.providers import provider_for_spec
     from ftspec.spec import load_spec
     rows = []
     for spec_path, lock in locked_specs(root):
         model = lock.get("model")
-        info = lookup(lock["base_model"])
-        row = {"spec": spec_path.relative_to(root).as_posix(), "provider": lock["provider"],
-               "base_model": lock["base_model"], "model": model,
-               "base_model_shutdown": getattr(info, "shutdown", None), "status": "unknown"}
+        api_shutdown = None
+        status = "unknown"
         if model:
             try:
                 provider = provider_for_spec(load_spec(spec_path), project_root=root)
                 try:
                     found = provider.model_status(model)
-                    row["status"] = "available" if found["exists"] else "missing"
-                    row["base_model_shutdown"] = row["base_model_shutdown"] or found.get("shutdown_date")
+                    status = "available" if found["exists"] else "missing"
+                    api_shutdown = found.get("shutdown_date")
                 finally:
                     provider.close()
             except FtspecError as exc:
-                row["status"] = f"unknown ({exc.message})"
-        rows.append(row)
+                status = f"unknown ({exc.message})"
+        base = lifecycle(lock["base_model"], lock["provider"])
+        life = lifecycle(model or lock["base_model"], lock["provider"], api_shutdown=api_shutdown, on=base.on)
+        rows.append({"spec": spec_path.relative_to(root).as_posix(), "provider": lock["provider"],
+                     "base_model": lock["base_model"], "model": model, "status": status,
+                     "base_model_shutdown": base.shutdown.isoformat() if base.shutdown else None,
+                     "shutdown": life.to_json()["shutdown"], "shutdown_source": life.shutdown_source,
+                     "days_left": life.days_left, "today": life.on.isoformat(),
+                     "jobs_end": base.to_json()["jobs_end"], "accepts_jobs": base.accepts_jobs})
     return rows

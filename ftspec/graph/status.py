@@ -32,9 +32,12 @@ class SpecStatus:
     spec: str
     tasks: list[TaskStatus]
     summary: str
+    warnings: list[str] = field(default_factory=list)  # shutdown dates close or past
+    refused: str | None = None  # why a build would refuse the new job it needs
 
     def to_json(self) -> dict[str, Any]:
-        return {"spec": self.spec, "summary": self.summary, "tasks": [t.to_json() for t in self.tasks]}
+        return {"spec": self.spec, "summary": self.summary, "tasks": [t.to_json() for t in self.tasks],
+                "warnings": self.warnings, "refused": self.refused}
 
 
 def spec_status(spec, root: Path | None = None, *, dataset: Any | None = None) -> SpecStatus:
@@ -79,7 +82,20 @@ def spec_status(spec, root: Path | None = None, *, dataset: Any | None = None) -
     for eval_name in g.eval_names:
         add(f"eval.{eval_name}", g.eval_check(eval_name, wait))
     add("lock", g.lock_check(any(not t.uptodate for t in tasks)))
-    return SpecStatus(name, tasks, _summary(chain, tasks))
+    return SpecStatus(name, tasks, _summary(chain, tasks), *_shutdown(g, job, shas, counts.get("train", 0)))
+
+
+def _shutdown(g: SpecGraph, job: Check, shas: dict[str, Any], n_train: int) -> tuple[list[str], str | None]:
+    """Shutdown warnings for the spec and its locked model, and the refusal a build would meet
+    if it needs a new job the provider no longer accepts."""
+    from ftspec.data.shutdown import refusal
+    from ftspec.spec.loader import display_path
+
+    warnings = g.shutdown_warnings()
+    refused = None if job.uptodate else refusal(display_path(g.spec.path), g.spec.base_model, g.spec.provider)
+    if refused and g.reusable_job(shas, n_train) is not None:
+        refused = None  # the run-cache (receipts or lockfile) has the job: nothing new to create
+    return warnings, refused
 
 
 def _rebuilt(spec, result: Any | None) -> tuple[dict[str, Any], dict[str, int], str | None]:
@@ -113,6 +129,7 @@ def plan_actions(spec, *, dataset: Any | None = None) -> list[tuple[str, str]]:
     """``[(task, what happens and why)]`` for ``ftspec plan``; a paid step says so. ``dataset``:
     the plan's own in-memory build, so the dataset is built once."""
     status = spec_status(spec, dataset=dataset)
+    refused = status.refused
     out = []
     for t in status.tasks:
         task = t.task.split(".", 1)[1]
@@ -122,6 +139,8 @@ def plan_actions(spec, *, dataset: Any | None = None) -> list[tuple[str, str]]:
         why = "; ".join(t.reasons)
         if t.reuse:
             out.append((task, f"reuse {t.reuse} (no cost): {why}"))
+        elif task == "job" and refused:
+            out.append((task, f"REFUSED: {refused}"))
         elif task == "job":
             out.append((task, f"run, PAID (the estimated cost above): {why}"))
         elif task == "upload":

@@ -221,6 +221,7 @@ class SpecGraph:
             self.echo(f"{self.spec.name}: {split} file found on {self.spec.provider}: {found.id} (reused)")
             remote = found
         else:
+            self._refuse_closed_provider()  # a new file means a new job: refuse before paying
             remote = self.provider.upload(self.files[split], idempotency_key=key)
             self.echo(f"{self.spec.name}: uploaded {split} -> {remote.id}")
         self.state.save_receipt(self.scope, "uploads", key, {
@@ -267,6 +268,50 @@ class SpecGraph:
             return None
         return Job(id=job["id"], status="succeeded", model=self.spec.base_model, fine_tuned_model=lock["model"],
                    trained_tokens=job.get("trained_tokens"), hyperparameters=dict(job.get("hyperparameters") or {}))
+
+    def reusable_job(self, shas: dict[str, Any], n_train: int) -> str | None:
+        """The job a build would reuse for these dataset split hashes instead of creating one
+        (from the receipts or the committed lockfile; no provider call), or None."""
+        file_ids: dict[str, Any] = {}
+        for split, inputs in self.upload_inputs(shas).items():
+            receipt = self.state.receipt(self.scope, "uploads", inp.idempotency_key(inputs))
+            locked = self._locked_file(split, inputs["sha256"])
+            file_ids[split] = receipt["file_id"] if receipt else (locked.id if locked else None)
+        if not file_ids or None in file_ids.values():
+            return None
+        try:
+            key = inp.idempotency_key(inp.job_inputs(self.spec, file_ids,
+                                                     inp.resolved_hyperparameters(self.spec, n_train)))
+        except (FtspecError, Stale):
+            return None
+        receipt = self.state.receipt(self.scope, "jobs", key)
+        if job_reusable(receipt):
+            return str(receipt["id"])
+        locked = self._locked_job(key)
+        return locked.id if locked else None
+
+    def shutdown_warnings(self) -> list[str]:
+        """Warnings when this spec's base model or its locked fine-tune shuts down, or its
+        provider stops taking new jobs, within 90 days (``ftspec.data.shutdown``)."""
+        from ftspec.data.shutdown import shutdown_warnings
+        from ftspec.errors import LockError
+        from ftspec.lockfile import load_lock
+        from ftspec.spec.loader import display_path
+
+        try:
+            model = load_lock(self.lock_file).get("model") if self.lock_file.is_file() else None
+        except LockError:
+            model = None
+        return shutdown_warnings(display_path(self.spec.path), self.spec.base_model, self.spec.provider,
+                                 model=model)
+
+    def _refuse_closed_provider(self) -> None:
+        """Before the first paid step of a new job (an upload, then the job itself): refuse when
+        the provider no longer accepts jobs on this base model, so nothing is spent."""
+        from ftspec.data.shutdown import ensure_accepts_jobs
+        from ftspec.spec.loader import display_path
+
+        ensure_accepts_jobs(display_path(self.spec.path), self.spec.base_model, self.spec.provider)
 
     # ---- job --------------------------------------------------------------------------------
     def hyperparameters(self) -> dict[str, Any]:
@@ -336,6 +381,7 @@ class SpecGraph:
             self.echo(f"{self.spec.name}: job found on {self.spec.provider}: {found.id} ({found.status}, reused)")
             job = found
         else:
+            self._refuse_closed_provider()
             job = self.provider.create_job(self._job_request(key, inputs))
             self.echo(f"{self.spec.name}: created job {job.id}")
         self.state.save_receipt(self.scope, "jobs", key, {

@@ -3,7 +3,6 @@ each located by source file:line and output line."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -126,16 +125,6 @@ def test_completion_output_shape(project, tmp_path):
     build_dataset(load_spec(completion_spec(project)), tmp_path / "out")
     first = json.loads((tmp_path / "out" / "train.jsonl").read_text().splitlines()[0])
     assert first["prompt"].endswith("\n\n###\n\n") and first["completion"].startswith(" ") and first["completion"].endswith(" END")
-
-
-def test_retirement_warning_injectable(monkeypatch):
-    assert base_models.retirement_warning("gpt-4o-mini-2024-07-18", on=dt.date(2026, 1, 1)) is None
-    assert base_models.retirement_warning("ft:gpt-4o-mini-2024-07-18:org::abc", on=dt.date(2026, 12, 1)) == (
-        "base model gpt-4o-mini-2024-07-18 shuts down on 2027-01-14 (in 44 days); fine-tunes of it stop working then")
-    monkeypatch.setattr(base_models, "today", lambda: dt.date(2027, 2, 1))
-    assert base_models.retirement_warning("davinci-002") == (
-        "base model davinci-002 was shut down on 2026-09-28 (126 days ago); training and inference may fail")
-    assert base_models.retirement_warning("gemma-3-270m") is None
 
 
 def test_base_model_lookup_never_prefix_matches():

@@ -105,6 +105,7 @@ class FakeOpenAI:
         self.contents: dict[str, bytes] = {}
         self.jobs: dict[str, FakeJob] = {}
         self.deleted_models: set[str] = set()
+        self.shutdown_dates: dict[str, str | None] = {}  # model id -> the API's own shutdown_date
         self.requests: list[tuple[str, str]] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
@@ -547,13 +548,14 @@ def _public(job: FakeJob) -> dict[str, Any]:
 
 
 def _models(s: FakeOpenAI) -> list[dict[str, Any]]:
-    out = [{"id": name, "object": "model", "created": 1700000000, "owned_by": "system", "shutdown_date": date}
-           for name, date in BASE_MODELS.items()]
+    out = [{"id": name, "object": "model", "created": 1700000000, "owned_by": "system",
+            "shutdown_date": s.shutdown_dates.get(name, date)} for name, date in BASE_MODELS.items()]
     for job in s.jobs.values():
         model = job.obj.get("fine_tuned_model")
-        if model and model not in s.deleted_models:
+        if model and model not in s.deleted_models:  # a fine-tune shuts down with its base
             out.append({"id": model, "object": "model", "created": job.obj["finished_at"],
-                        "owned_by": "org-fake", "shutdown_date": BASE_MODELS.get(job.obj["model"])})
+                        "owned_by": "org-fake",
+                        "shutdown_date": s.shutdown_dates.get(model, BASE_MODELS.get(job.obj["model"]))})
     return out
 
 

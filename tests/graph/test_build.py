@@ -167,7 +167,9 @@ def test_cancel_gc_and_models_commands(server, api_key, tmp_path):
     first_model = load_lock(lock_path(spec))["model"]
     models = json.loads(run_cli(["models", "--json"], tmp_path).stdout)
     assert models == [{"spec": "specs/support.yaml", "provider": "openai", "base_model": "gpt-4o-mini-2024-07-18",
-                       "model": first_model, "status": "available", "base_model_shutdown": "2027-01-14"}]
+                       "model": first_model, "status": "available", "base_model_shutdown": "2027-01-14",
+                       "shutdown": "2027-01-14", "shutdown_source": "api", "days_left": 227,
+                       "today": "2026-06-01", "jobs_end": "2027-01-06", "accepts_jobs": True}]
     out = run_cli(["cancel", str(spec)], tmp_path)
     assert out.returncode == 0 and "already succeeded; nothing to cancel" in out.stdout
 
