@@ -15,13 +15,20 @@ from ftspec.cli.output import emit_json, json_option
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--eval", "eval_name", help="Run only this eval set.")
 @click.option("--model", "model_id", help="Model id to evaluate (default: the lockfile's model).")
+@click.option("--record-baseline", is_flag=True,
+              help="Freeze the model's answers and scores in baselines/<spec>.json (commit it): later "
+                   "evals and `ftspec diff` compare with them without calling this model.")
 @json_option
-def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, as_json: bool) -> None:
+def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, record_baseline: bool,
+          as_json: bool) -> None:
     """Run the spec's eval sets and write reports/<spec>/<eval>.json and .html."""
     from ftspec.errors import EvalError
     from ftspec.evals.evaluate import evaluate
 
     logging.getLogger("ftspec.evals").addHandler(_WarningEcho())
+    if record_baseline:
+        _record(spec_path, eval_name, model_id, as_json)
+        return
     result = evaluate(spec_path, eval_name=eval_name, model=model_id)
     if as_json:
         emit_json(result.summaries)
@@ -32,6 +39,20 @@ def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, as_json:
                        f"{Path(s['report']).with_suffix('.html').as_posix()}")
     if result.failures:
         raise EvalError("\n".join(result.failures))
+
+
+def _record(spec_path: Path, eval_name: str | None, model_id: str | None, as_json: bool) -> None:
+    from ftspec.evals.baseline import record_baseline
+
+    recorded = record_baseline(spec_path, eval_name=eval_name, model=model_id)
+    if as_json:
+        emit_json({"baseline": recorded.rel, "model": recorded.model, "changed": recorded.changed,
+                   "new_generations": recorded.new_generations, "evals": recorded.summaries})
+        return
+    for name, s in recorded.summaries.items():
+        click.echo(f"{name}: {s['passed']}/{s['runs']} passed ({s['pass_rate']:.1%}), model {recorded.model}")
+    click.echo(f"baseline {'recorded' if recorded.changed else 'unchanged'}: {recorded.rel} "
+               f"({recorded.new_generations} new generation(s)); commit it")
 
 
 class _WarningEcho(logging.Handler):

@@ -15,9 +15,10 @@ from typing import Any
 
 from ftspec import revisions
 from ftspec.errors import FtspecError
+from ftspec.evals.parity import DEFAULT_TOLERANCE, case_state
+from ftspec.evals.parity import change as case_change
 
 WORKTREE = None  # the revision value meaning "the working tree"
-DEFAULT_TOLERANCE = 0.05
 
 
 class DiffError(revisions.RevisionError):
@@ -194,13 +195,7 @@ def _pair(old: Any, new: Any) -> dict[str, Any]:
 
 
 def _case_state(case: dict[str, Any]) -> dict[str, Any]:
-    runs = case.get("results") or []
-    statuses = [r["status"] for r in runs]
-    status = "passed" if statuses and all(s == "passed" for s in statuses) else (
-        "errored" if "errored" in statuses else "failed")
-    score = round(sum(r.get("score", 0.0) for r in runs) / len(runs), 6) if runs else 0.0
-    return {"status": status, "score": score, "outputs": [o for r in runs for o in r.get("outputs") or []],
-            "error": next((r["error"] for r in runs if r.get("error")), None)}
+    return case_state(case.get("results") or [])
 
 
 def eval_diff(name: str, a: Side, b: Side, tolerance: float) -> dict[str, Any]:
@@ -235,18 +230,7 @@ def eval_diff(name: str, a: Side, b: Side, tolerance: float) -> dict[str, Any]:
     return out
 
 
-def _change(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> tuple[str, str] | None:
-    was, now = old["status"] == "passed", new["status"] == "passed"
-    if was and not now:
-        return "regressed", f"passed -> {new['status']}"
-    if now and not was:
-        return "improved", f"{old['status']} -> passed"
-    drop = new["score"] - old["score"]
-    if drop < -tolerance:
-        return "regressed", f"score {old['score']:.3f} -> {new['score']:.3f}"
-    if drop > tolerance:
-        return "improved", f"score {old['score']:.3f} -> {new['score']:.3f}"
-    return None
+_change = case_change
 
 
 # ---- the whole diff -----------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def evaluate(spec, *, eval_name: str | None = None, model: str | None = None) ->
 
         spec = load_spec(label)
     selected = selected_evals(spec, eval_name)
-    lock = _lock(spec)
+    lock = lock_of(spec)
     model = model or lock.get("model")
     if not model:
         raise EvalError(f"{label}: no model to evaluate (the lockfile names none); "
@@ -70,7 +70,8 @@ def evaluate(spec, *, eval_name: str | None = None, model: str | None = None) ->
     return Evaluation(spec.name, model, summaries, gate_failures(spec.name, summaries))
 
 
-def _lock(spec) -> dict[str, Any]:
+def lock_of(spec) -> dict[str, Any]:
+    """The spec's lockfile, or {} before its first build."""
     from ftspec.lockfile import load_lock, lock_path
 
     path = lock_path(spec.path)

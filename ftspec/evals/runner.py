@@ -82,6 +82,15 @@ def baseline_model(spec, eval_cfg: dict[str, Any]) -> str | None:
     return baseline or None
 
 
+def recorded_baseline(spec, eval_cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The spec's recorded baseline (``baseline:``) for a set that names no baseline model."""
+    if baseline_model(spec, eval_cfg) or spec.baseline is None:
+        return None
+    from ftspec.evals.baseline import load_baseline
+
+    return load_baseline(spec.baseline)
+
+
 def eval_task_key(spec, eval_cfg: dict[str, Any], model_id: str) -> str:
     index = find_eval(spec, eval_cfg)
     eval_cfg = spec.evals[index]
@@ -98,6 +107,7 @@ def eval_task_key(spec, eval_cfg: dict[str, Any], model_id: str) -> str:
         "matrix": eval_cfg.get("matrix") or {},
         "scorers": [[label, s.options, s.fingerprint()] for label, s in scorers],
         "baseline": baseline_model(spec, eval_cfg),
+        "recorded_baseline": sha256_file(spec.baseline) if recorded_baseline(spec, eval_cfg) else None,
         "min_pass_rate": eval_cfg.get("min_pass_rate"),
     })
 
@@ -118,6 +128,7 @@ class _Run:
     outputs: list[str] = field(default_factory=list)
     scores: dict[str, Score] = field(default_factory=dict)
     error: str | None = None
+    recorded: bool = False  # a recorded baseline's answer: scored again, never generated
 
 
 class EvalRun:
@@ -135,6 +146,8 @@ class EvalRun:
         self.progress = progress
         self.new_generations = 0
         self.warnings = matrix_warnings(self.cfg)
+        self.recorded = recorded_baseline(spec, self.cfg)
+        self.baseline = baseline_model(spec, self.cfg) or (self.recorded or {}).get("model")
 
     def run(self) -> dict[str, Any]:
         for warning in self.warnings:
@@ -165,6 +178,11 @@ class EvalRun:
         models = [("model", self.model_id)]
         if baseline_model(self.spec, self.cfg):
             models.append(("baseline", baseline_model(self.spec, self.cfg)))
+        recorded = None
+        if self.recorded is not None:
+            from ftspec.evals.baseline import recorded_runs
+
+            recorded = recorded_runs(self.recorded, self.cfg["name"])
         runs, problems = [], []
         for case in cases:
             try:
@@ -176,12 +194,15 @@ class EvalRun:
                 for role, model in models:
                     request = _request(template, payload, model, variant.sampling)
                     runs.append(_Run(case, variant, role, model, request))
+                if recorded is not None and (case.id, variant.label) in recorded:
+                    runs.append(_recorded_run(case, variant, self.recorded["model"], recorded[(case.id, variant.label)]))
         if problems:
             raise CaseError(problems)
         return runs
 
     def _generate(self, generator: Generator, runs: list[_Run]) -> None:
         concurrency = int(self.cfg.get("concurrency", DEFAULT_CONCURRENCY))
+        runs = [r for r in runs if not r.recorded]
         results = generator.many(self.provider, [r.request for r in runs], concurrency=concurrency)
         for run, result in zip(runs, results, strict=True):
             if isinstance(result, GenerationFailed):
@@ -218,10 +239,16 @@ class EvalRun:
         if len(variants(self.cfg)) > 1:
             summary["variants"] = {
                 v.label: _counts([r for r in model_runs if r["variant"] == v.label]) for v in variants(self.cfg)}
-        baseline = baseline_model(self.spec, self.cfg)
+        baseline = self.baseline
         if baseline:
+            from ftspec.evals.parity import parity
+
             base_runs = [row for c in case_rows for row in c.get("baseline", [])]
             summary["baseline"] = _summary(base_runs, weights, len(cases), baseline)
+            if self.recorded is not None:
+                summary["baseline"]["recorded_on"] = self.recorded.get("recorded_on")
+            compared = parity(case_rows, case_rows, old_key="baseline")
+            summary["parity"] = {k: compared[k] for k in ("compared", "old", "new", "worse", "better")}
         if "min_pass_rate" in self.cfg:
             summary["gate"] = {"min_pass_rate": self.cfg["min_pass_rate"],
                                "passed": summary["pass_rate"] >= self.cfg["min_pass_rate"]}
@@ -289,6 +316,15 @@ def _request(template, payload, model: str, sampling: dict[str, Any]):
     return ChatRequest(messages=payload, **common)
 
 
+def _recorded_run(case: Case, variant: Variant, model: str, row: dict[str, Any]) -> _Run:
+    """A baseline run from the recorded file: its outputs are scored by this spec's scorers."""
+    run = _Run(case, variant, "baseline", model, None, recorded=True)
+    run.outputs = list(row.get("outputs") or [])
+    if not run.outputs:
+        run.error = row.get("error") or "the recorded baseline has no output for this case"
+    return run
+
+
 def _clean(text: str, stops: list[str]) -> str:
     """Cut at the first stop sequence (some backends include it) and trim whitespace."""
     for stop in stops:
@@ -309,6 +345,8 @@ def _combine(scores: list[Score]) -> Score:
 
 def _run_row(run: _Run, weights: dict[str, float]) -> dict[str, Any]:
     row: dict[str, Any] = {"variant": run.variant.label, "model": run.model, "outputs": run.outputs}
+    if run.recorded:
+        row["recorded"] = True
     errors = [f"{label}: {s.error}" for label, s in run.scores.items() if s.error]
     if run.error:
         errors.insert(0, run.error)

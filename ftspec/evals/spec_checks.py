@@ -17,7 +17,24 @@ def eval_problems(spec, check_files: bool) -> list[Problem]:
             problems.append(spec.problem(("evals", index, "cases"), f"file not found: {cases}"))
         elif check_files or not isinstance(cases, str):
             problems += _case_problems(spec, index)
-    return problems + _scorer_problems(spec)
+    return problems + _scorer_problems(spec) + _baseline_problems(spec, check_files)
+
+
+def _baseline_problems(spec, check_files: bool) -> list[Problem]:
+    """``baseline:`` names a recorded baseline file that exists and parses."""
+    from ftspec.evals.baseline import BaselineError, load_baseline
+
+    path = spec.baseline
+    if path is None or not check_files:
+        return []
+    if not path.is_file():
+        return [spec.problem(("baseline",), f"baseline file not found: {spec.raw['baseline']} "
+                                            "(record it with: ftspec eval OLD_SPEC --record-baseline)")]
+    try:
+        load_baseline(path)
+    except BaselineError as exc:
+        return [spec.problem(("baseline",), exc.message)]
+    return []
 
 
 def _scorer_problems(spec) -> list[Problem]:

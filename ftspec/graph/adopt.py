@@ -130,9 +130,11 @@ def _adopt_job(root: Path, settings: dict[str, Any], provider, job: Job, echo) -
     if not job.training_file:
         raise _Skip(f"job {job.id}: the job names no training file; not adopted")
     shas = {"train": _download(provider, job, job.training_file, folder / "train.jsonl")}
+    heldout = None
     if job.validation_file:
         shas["validation"] = _download(provider, job, job.validation_file, folder / "validation.jsonl")
-    _write_if_changed(spec_path, spec_text(name, job, settings, shas))
+        heldout = write_heldout(folder / "validation.jsonl", folder / "heldout.jsonl")
+    _write_if_changed(spec_path, spec_text(name, job, settings, shas, heldout))
     lock = _record(root, spec_path, job, echo)
     echo(f"adopted {job.id} -> {spec_path.relative_to(root).as_posix()} (model {job.fine_tuned_model})")
     return Adopted(name=name, job_id=job.id, model=job.fine_tuned_model or "", spec=spec_path,
@@ -184,7 +186,58 @@ def _download(provider, job: Job, file_id: str, dest: Path) -> str:
     return sha256_file(dest)
 
 
-def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str]) -> str:
+@dataclass
+class Heldout:
+    """The eval set made from a validation file: one case per line that ends in an answer."""
+
+    cases: int
+    without_answer: list[int]  # validation lines with no final assistant turn (no ideal to hold)
+
+
+def write_heldout(validation: Path, dest: Path) -> Heldout:
+    """Each validation conversation minus its last assistant turn is a prompt the model never
+    trained on; that turn, the answer it was trained to give, is the case's ideal. Case ids are
+    the validation file's line numbers, so they are stable across adoptions."""
+    lines: list[str] = []
+    missing: list[int] = []
+    with open(validation, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            messages = json.loads(line).get("messages") or []
+            last = messages[-1] if messages else {}
+            if not (isinstance(last, dict) and last.get("role") == "assistant" and isinstance(last.get("content"), str)
+                    and len(messages) > 1):
+                missing.append(number)
+                continue
+            lines.append(canonical_json({"id": f"validation-{number}", "messages": messages[:-1],
+                                         "ideal": last["content"]}))
+    _write_if_changed(dest, "".join(f"{line}\n" for line in lines))
+    return Heldout(cases=len(lines), without_answer=missing)
+
+
+def _eval_lines(name: str, heldout: Heldout | None) -> list[str]:
+    if heldout is None or not heldout.cases:
+        return []
+    skipped = heldout.without_answer
+    return [
+        "# heldout: the job's validation prompts (never trained on), each with the answer the model was",
+        "# trained to give as its ideal. It runs only with `ftspec eval` (build: false), so building the",
+        "# adopted spec spends nothing; `ftspec eval SPEC --record-baseline` freezes the model's answers.",
+        "# Exact match is strict: change the scorers to what \"as good\" means for this model.",
+        *([f"# validation lines without a final assistant turn (no ideal, not cases): "
+           f"{', '.join(map(str, skipped))}"] if skipped else []),
+        "evals:",
+        "  - name: heldout",
+        f"    cases: ../data/adopted/{name}/heldout.jsonl",
+        "    sampling: {temperature: 0, seed: 0}",
+        "    scorers: [{exact: {ignore_case: true}}]",
+        "    build: false",
+    ]
+
+
+def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str],
+              heldout: Heldout | None = None) -> str:
     """The spec, deterministic for the same job: comments record where every byte came from."""
     hp = {k: job.hyperparameters[k] for k in HYPERPARAMETERS if k in job.hyperparameters}
     unresolved = [k for k, v in hp.items() if v == "auto" or v is None]
@@ -219,6 +272,7 @@ def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str
         "split: {validation: 0}",
         "hyperparameters: {" + ", ".join(f"{k}: {json.dumps(hp[k])}" for k in HYPERPARAMETERS) + "}",
         f"job: {{suffix: {json.dumps(_suffix(job) or name)}}}",
+        *_eval_lines(name, heldout),
     ]
     return "\n".join(lines) + "\n"
 

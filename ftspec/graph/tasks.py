@@ -76,7 +76,8 @@ class SpecGraph:
 
     @property
     def eval_names(self) -> list[str]:
-        return [e["name"] for e in self.spec.evals]
+        # ``build: false`` sets run only by ``ftspec eval`` (an adopted model's: adopting spends nothing)
+        return [e["name"] for e in self.spec.evals if e.get("build", True)]
 
     @property
     def provider(self):

@@ -110,6 +110,12 @@ class Spec:
         return list(self.raw.get("evals") or [])
 
     @property
+    def baseline(self) -> Path | None:
+        """The recorded baseline file (``baseline:``) the evals compare with, resolved."""
+        rel = self.raw.get("baseline")
+        return self.resolve(rel) if rel else None
+
+    @property
     def sha256(self) -> str:
         """Hash of the normalised spec (key order and formatting do not matter)."""
         return sha256_obj(self.raw)

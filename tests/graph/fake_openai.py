@@ -114,6 +114,11 @@ class FakeOpenAI:
         self.retrieves = 0
         self.fail_next_job: dict[str, Any] | None = None
         self.hold_next_job: str | None = None
+        # crash tests: chat requests after the first ``hold_chat_after`` wait (unanswered) for ``chat_gate``
+        self.hold_chat_after: int | None = None
+        self.chat_gate = threading.Event()
+        self.chat_started = 0
+        self.chat_answered: list[tuple[str, str]] = []  # (model, last user turn) of every answer sent
         self._ids = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -299,6 +304,13 @@ def _handler(server: FakeOpenAI):
                 self._send_error(404, f"Unknown path {method} {path}", "not_found")
                 return
             template, op = found
+            if template == "/chat/completions":
+                with server.lock:
+                    server.chat_started += 1
+                    hold = server.hold_chat_after is not None and server.chat_started > server.hold_chat_after
+                if hold and not server.chat_gate.wait(timeout=60):
+                    self._send_error(503, "held too long", "server_error")
+                    return
             query = dict(parse_qsl(url.query))
             problems = self._check_request(op, template, query, body)
             if problems:
@@ -491,6 +503,7 @@ def _route(s: FakeOpenAI, method: str, template: str, path: str, query: dict[str
             _require_model(s, body["model"])
             last = next((m.get("content") for m in reversed(body["messages"]) if m.get("role") == "user"), "")
             answer = _memorised(s, body["model"]).get(last, f"echo: {last}")
+            s.chat_answered.append((body["model"], last))
             n = body.get("n") or 1
             choices = [{"index": i, "finish_reason": "stop", "logprobs": None,
                         "message": {"role": "assistant", "content": answer, "refusal": None}}
