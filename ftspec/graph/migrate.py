@@ -15,6 +15,7 @@ from this spec is never overwritten.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,9 @@ def migrate_spec(spec_path: Path, to: str, *, base_model: str | None = None, out
     if out.resolve().parent != spec_path.resolve().parent:
         raise MigrateError(f"migrate: --out {out} must be in the old spec's folder ({spec_path.parent.as_posix() or '.'}), "
                            "so the spec's relative data and eval paths stay right")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", out.stem):
+        raise MigrateError(f"migrate: --out {out}: the file name is the new spec's name, so it must be lowercase "
+                           "letters, digits, '-' or '_' (at most 64)")
     if out.resolve() == spec_path.resolve():
         raise MigrateError(f"migrate: --out {out} is the old spec itself; the old spec stays as the record of what ran")
     root = project_root(spec.path)
@@ -111,8 +115,8 @@ def migrate_spec(spec_path: Path, to: str, *, base_model: str | None = None, out
         raise MigrateError(f"{label}: template 'completion' (a legacy prompt/completion model) cannot train on "
                            f"provider '{to}', which has no completion models; migrate to one that has")
 
-    text = _spec_text(spec, label, to, chosen, base_model is not None, old_model, baseline_rel, baseline,
-                      mapped, options, provider_block, no_baseline)
+    text = _spec_text(spec, _show(spec.path, root), _show(out, root), to, chosen, base_model is not None, old_model,
+                      baseline_rel, baseline, mapped, options, provider_block, no_baseline)
     changed = not (out.is_file() and out.read_text(encoding="utf-8") == text)
     if changed and out.is_file() and not out.read_text(encoding="utf-8").startswith(f"{HEADER}{spec_path.name} "):
         raise MigrateError(f"migrate: {out.as_posix()} already exists and was not written by `ftspec migrate` "
@@ -150,14 +154,14 @@ def _yaml(data: Any) -> list[str]:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False).splitlines()
 
 
-def _spec_text(spec, label: str, to: str, base_model: str, explicit_base: bool, old_model: str | None,
+def _spec_text(spec, old_rel: str, new_rel: str, to: str, base_model: str, explicit_base: bool, old_model: str | None,
                baseline_rel: str | None, baseline: dict[str, Any] | None, mapped, options: dict[str, Any],
                provider_block: dict[str, Any] | None, no_baseline: bool) -> str:
-    name = f"{spec.name}-{to}"
+    name = Path(new_rel).stem
     lines = [
         f"{HEADER}{spec.path.name} (provider {spec.provider}, base {spec.base_model}"
         + (f", model {old_model})" if old_model else ")"),
-        f"# The old spec and its lockfile stay as the record of what ran. Build this one: ftspec build {name}.yaml",
+        f"# The old spec and its lockfile stay as the record of what ran. Build this one: ftspec build {new_rel}",
         f"# base_model: {base_model} ("
         + ("--base-model" if explicit_base else f"the default for '{to}' in ftspec's base-model table") + ")",
         "# hyperparameters, from what the old job ran with:",
@@ -167,7 +171,7 @@ def _spec_text(spec, label: str, to: str, base_model: str, explicit_base: bool, 
         lines += [
             f"# baseline: the old model's answers ({baseline.get('model')}, recorded {baseline.get('recorded_on', '?')}),",
             "#   scored by this spec's scorers beside the new model's, without calling the old model.",
-            f"#   Compare: ftspec diff {spec.path.name} {name}.yaml [--fail-on-regression]",
+            f"#   Compare: ftspec diff {old_rel} {new_rel} [--fail-on-regression]",
         ]
     elif no_baseline:
         lines.append("# baseline: none was recorded (--no-baseline); the evals measure the new model alone")

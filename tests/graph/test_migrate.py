@@ -52,7 +52,7 @@ def test_migrate_to_local_writes_a_spec_beside_the_old_one(recorded, server):
     assert "learning_rate_multiplier 1.8 scaled openai's own base rate" in text and "not a learning rate" in text
     assert "AdamW at 2e-4 x multiplier" in text
     assert f"model {server.jobs[next(iter(server.jobs))].obj['fine_tuned_model']}" in text
-    assert "ftspec diff support.yaml support-local.yaml" in text
+    assert "ftspec diff specs/support.yaml specs/support-local.yaml" in text
     valid = run_cli(["validate", "specs/support-local.yaml"], project)
     assert valid.returncode == 0, valid.stderr + valid.stdout
 
