@@ -31,7 +31,10 @@ def migrate(spec_path: Path, to: str, base_model: str | None, out: Path | None, 
     in a comment: OpenAI's learning_rate_multiplier is not a learning rate), the same data,
     template and eval sets, and baseline: pointing at the old model's recorded answers
     (baselines/NAME.json, from `ftspec eval SPEC --record-baseline`; migrate stops and prints
-    that command when it is missing). Then: ftspec build NEW.yaml; ftspec diff SPEC NEW.yaml.
+    that command when it is missing). Then:
+      ftspec build NEW.yaml
+      ftspec diff SPEC NEW.yaml [--fail-on-regression]
+    Runbook: docs/migrate-from-openai.md
     """
     from ftspec.graph.migrate import migrate_spec
 

@@ -126,3 +126,36 @@ def test_bad_migrations_are_one_line(recorded, args, message):
     assert "Traceback" not in out.stderr
     assert (project / "specs/mine.yaml").read_text() == "# mine\n"
     assert not (project / "specs/support-local.yaml").exists()
+
+
+def test_help_and_runbook_agree():
+    """``ftspec adopt openai --help``, ``ftspec migrate --help`` and docs/migrate-from-openai.md
+    name the same options, dates and defaults."""
+    import re
+
+    from click.testing import CliRunner
+    from graph_helpers import REPO
+
+    from ftspec.cli import cli
+    from ftspec.data.base_models import provider_default_base_model
+
+    doc = (REPO / "docs" / "migrate-from-openai.md").read_text(encoding="utf-8")
+    runner = CliRunner()
+    adopt_help = runner.invoke(cli, ["adopt", "openai", "--help"]).output
+    migrate_help = runner.invoke(cli, ["migrate", "--help"]).output
+    for text, command in ((adopt_help, "ftspec adopt openai"), (migrate_help, "ftspec migrate")):
+        options = set(re.findall(r"^\s+(--[a-z-]+)", text, re.M)) - {"--help"}
+        assert options, text
+        for option in options:
+            assert f"`{option}" in doc, f"{command} {option} is not in the runbook"
+        assert "docs/migrate-from-openai.md" in text
+    for day in ("2027-01-06", "2027-01-14"):
+        assert day in adopt_help and f"**{day}**" in doc
+    assert "gemma-3-270m" in migrate_help and "the bundled gemma-3-270m" in doc
+    for name in provider_names():
+        default = provider_default_base_model(name)
+        if default and name != "local":
+            assert default in doc, f"the runbook does not name {name}'s default base model {default}"
+    for step in ("ftspec adopt openai", "--record-baseline", "ftspec migrate", "ftspec build", "ftspec diff",
+                 "ftspec serve", "OpenAI-compatible"):
+        assert step in doc
