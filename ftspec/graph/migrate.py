@@ -167,7 +167,7 @@ def _spec_text(spec, old_rel: str, new_rel: str, to: str, base_model: str, expli
         "# hyperparameters, from what the old job ran with:",
         *[f"#   {note}" for note in mapped.notes],
     ]
-    if baseline_rel:
+    if baseline_rel and baseline is not None:
         lines += [
             f"# baseline: the old model's answers ({baseline.get('model')}, recorded {baseline.get('recorded_on', '?')}),",
             "#   scored by this spec's scorers beside the new model's, without calling the old model.",
