@@ -20,9 +20,11 @@ from ftspec.cli.output import emit_json, json_option
               help="Where to write the new spec, in the old spec's folder (default: SPEC's folder/NAME-PROVIDER.yaml).")
 @click.option("--no-baseline", is_flag=True,
               help="Write the spec without baseline: (only when the old model can no longer be recorded).")
+@click.option("--force", is_flag=True,
+              help="Replace a spec an earlier `ftspec migrate` of SPEC wrote there, even if edited since.")
 @json_option
 def migrate(spec_path: Path, to: str, base_model: str | None, out: Path | None, no_baseline: bool,
-            as_json: bool) -> None:
+            force: bool, as_json: bool) -> None:
     """Write a new spec beside SPEC that rebuilds its model on another provider.
 
     \b
@@ -38,7 +40,7 @@ def migrate(spec_path: Path, to: str, base_model: str | None, out: Path | None, 
     """
     from ftspec.graph.migrate import migrate_spec
 
-    result = migrate_spec(spec_path, to, base_model=base_model, out=out, no_baseline=no_baseline)
+    result = migrate_spec(spec_path, to, base_model=base_model, out=out, no_baseline=no_baseline, force=force)
     if as_json:
         emit_json({"spec": result.rel, "provider": result.provider, "base_model": result.base_model,
                    "baseline": result.baseline, "changed": result.changed, "notes": result.notes})

@@ -8,8 +8,8 @@ answers, so ``ftspec build`` scores the new model beside them and ``ftspec diff 
 parity per case without calling the old model. Every decision is a comment in the new spec.
 
 The new spec is written atomically and only when its bytes change: migrating again with nothing
-changed rewrites nothing. A file already at the target path that this command did not write
-from this spec is never overwritten.
+changed rewrites nothing. A file already at the target path is replaced only with ``force``
+and only when this command wrote it from this spec, so hand tuning is never lost silently.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def default_out(spec_path: Path, provider: str) -> Path:
 
 
 def migrate_spec(spec_path: Path, to: str, *, base_model: str | None = None, out: Path | None = None,
-                 no_baseline: bool = False) -> Migrated:
+                 no_baseline: bool = False, force: bool = False) -> Migrated:
     """Write the migrated spec (see the module docstring); returns where and what."""
     from ftspec.evals.baseline import BaselineError, baseline_path, load_baseline
     from ftspec.evals.evaluate import lock_of
@@ -118,9 +118,14 @@ def migrate_spec(spec_path: Path, to: str, *, base_model: str | None = None, out
     text = _spec_text(spec, _show(spec.path, root), _show(out, root), to, chosen, base_model is not None, old_model,
                       baseline_rel, baseline, mapped, options, provider_block, no_baseline)
     changed = not (out.is_file() and out.read_text(encoding="utf-8") == text)
-    if changed and out.is_file() and not out.read_text(encoding="utf-8").startswith(f"{HEADER}{spec_path.name} "):
-        raise MigrateError(f"migrate: {out.as_posix()} already exists and was not written by `ftspec migrate` "
-                           f"from {spec_path.name}; not overwritten (pass --out NEW.yaml)")
+    if changed and out.is_file():
+        if not out.read_text(encoding="utf-8").startswith(f"{HEADER}{spec_path.name} "):
+            raise MigrateError(f"migrate: {out.as_posix()} already exists and was not written by `ftspec migrate` "
+                               f"from {spec_path.name}; not overwritten (pass --out NEW.yaml)")
+        if not force:  # edited since, or migrated with other options: never lose someone's tuning
+            raise MigrateError(f"migrate: {out.as_posix()} already exists and differs from what this migration "
+                               "writes (edited since, or other options); not overwritten (pass --force to "
+                               "replace it, or --out NEW.yaml)")
     if changed:
         _check(text, out)
         atomic_write_text(out, text)

@@ -60,6 +60,15 @@ def test_migrate_to_local_writes_a_spec_beside_the_old_one(recorded, server):
     assert again.returncode == 0 and again.stdout.startswith("unchanged: specs/support-local.yaml")
     assert new.read_text() == text
 
+    tuned = text.replace("n_epochs: 3", "n_epochs: 5")  # hand tuning is never lost silently
+    new.write_text(tuned, encoding="utf-8")
+    refused = run_cli(["migrate", "specs/support.yaml", "--to", "local"], project, {"FTSPEC_RAISE_ERRORS": ""})
+    assert refused.returncode == 1 and refused.stderr.startswith(
+        "error: migrate: specs/support-local.yaml already exists and differs from what this migration writes")
+    assert new.read_text() == tuned
+    forced = run_cli(["migrate", "specs/support.yaml", "--to", "local", "--force"], project)
+    assert forced.returncode == 0 and forced.stdout.startswith("wrote: ") and new.read_text() == text
+
 
 def test_every_registered_hosted_provider_has_a_mapping(recorded):
     """Each provider module owns its mapping through the class hook; a provider without a table
