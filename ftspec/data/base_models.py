@@ -58,6 +58,12 @@ def provider_jobs_end(provider: str) -> tuple[str, str] | None:
     return (entry["jobs_end"], entry["source"]) if entry and entry.get("jobs_end") else None
 
 
+def provider_default_base_model(provider: str) -> str | None:
+    """The base model ``ftspec migrate --to PROVIDER`` starts from (``providers.*.default_base_model``)."""
+    entry = _providers().get(provider) or {}
+    return entry.get("default_base_model") or None
+
+
 @cache
 def _providers() -> dict[str, dict[str, Any]]:
     return dict(json.loads(_TABLE.read_text(encoding="utf-8")).get("providers") or {})

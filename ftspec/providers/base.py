@@ -159,6 +159,21 @@ def resolve_auto(requested: dict[str, Any], resolved: dict[str, Any], provider_r
             for key, value in resolved.items() if value is not None}
 
 
+@dataclass
+class MigratedHyperparameters:
+    """What ``ftspec migrate`` writes for a target provider: the spec's ``hyperparameters``
+    values, the provider's own block (``hyperparameters.<provider>``), and one comment line per
+    decision, so the new spec says why each number is what it is."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _rate(value: float | None) -> str:
+    return "an unpublished rate" if value is None else f"{value:g}"
+
+
 class Provider(ABC):
     """A fine-tuning backend. Built-ins and plugins register under ``ftspec.providers``."""
 
@@ -170,6 +185,54 @@ class Provider(ABC):
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         self.settings = settings
         self.project_root = project_root
+
+    # ---- migration (``ftspec migrate --to NAME``) --------------------------------------------
+    # The learning rate that ``learning_rate_multiplier: 1.0`` means on this provider, when known.
+    default_learning_rate: ClassVar[float | None] = None
+
+    @classmethod
+    def default_base_model(cls) -> str | None:
+        """The base model a migration to this provider starts from: the base-model table's
+        ``providers.<name>.default_base_model``; None means ``--base-model`` is required."""
+        from ftspec.data.base_models import provider_default_base_model
+
+        return provider_default_base_model(cls.name)
+
+    @classmethod
+    def migrate_hyperparameters(cls, hp: dict[str, Any], *, source: type[Provider]) -> MigratedHyperparameters:
+        """Map a job's resolved hyperparameters (``n_epochs``, ``batch_size``,
+        ``learning_rate_multiplier``) from ``source`` to this provider.
+
+        The default: the same number of epochs (the same passes over the same data) and batch
+        size; ``learning_rate_multiplier`` is reset to 1.0. A multiplier scales its own provider's
+        base rate (OpenAI's is unpublished and depends on the model and batch size), so it is
+        not a learning rate and its value does not carry over; the target starts at its own
+        default and the parity report says whether that holds up. Providers override this to
+        map onto their own knobs.
+        """
+        out = MigratedHyperparameters()
+        epochs = hp.get("n_epochs")
+        if isinstance(epochs, int):
+            out.values["n_epochs"] = epochs
+            out.notes.append(f"n_epochs {epochs}: kept (the same passes over the same data)")
+        batch = hp.get("batch_size")
+        if isinstance(batch, int):
+            out.values["batch_size"] = batch
+            out.notes.append(f"batch_size {batch}: kept")
+        multiplier = hp.get("learning_rate_multiplier")
+        out.values["learning_rate_multiplier"] = 1.0
+        if isinstance(multiplier, int | float):
+            was = (f"{source.name}'s learning_rate_multiplier {multiplier:g} scaled {source.name}'s own base "
+                   f"rate ({_rate(source.default_learning_rate)}); it is not a learning rate and does not carry over")
+        else:
+            was = f"{source.name} reported no learning_rate_multiplier"
+        out.notes.append(f"learning_rate_multiplier 1.0: {was}; 1.0 is {cls.learning_rate_meaning()}")
+        return out
+
+    @classmethod
+    def learning_rate_meaning(cls) -> str:
+        """What ``learning_rate_multiplier: 1.0`` means on this provider, in a few words."""
+        return f"{cls.name}'s default learning rate ({_rate(cls.default_learning_rate)})"
 
     # ---- files -----------------------------------------------------------------------------
     @abstractmethod
