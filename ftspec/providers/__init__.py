@@ -103,4 +103,8 @@ def provider_problems(spec, check_files: bool) -> list:
     if spec.provider not in names:
         return [spec.problem(("provider",), f"unknown provider '{spec.provider}'"
                                             f"{did_you_mean(spec.provider, names)}; known: {', '.join(names)}")]
-    return []
+    try:
+        cls = provider_class(spec.provider)
+    except ProviderNotFoundError:
+        return []  # reported where the provider is first needed, with the install line
+    return list(cls.spec_problems(spec))

@@ -191,6 +191,12 @@ class Provider(ABC):
         self.settings = settings
         self.project_root = project_root
 
+    @classmethod
+    def spec_problems(cls, spec: Any) -> list[Any]:
+        """Located problems with ``spec`` for this provider, found offline at validate time
+        (e.g. a base model the service does not tune); ``Problem``s from ``spec.problem``."""
+        return []
+
     # ---- files -----------------------------------------------------------------------------
     @abstractmethod
     def upload(self, path: Path, *, idempotency_key: str, purpose: str = "fine-tune") -> RemoteFile: ...

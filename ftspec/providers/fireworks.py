@@ -206,6 +206,31 @@ class FireworksProvider(Provider):
         self._client = None
         self.last_upload_sha256: str | None = None
 
+    @classmethod
+    def spec_problems(cls, spec: Any) -> list[Any]:
+        """``base_model`` must be a full Fireworks name (``accounts/<a>/models/<m>``); under
+        ``accounts/fireworks`` it must be a tunable base in ftspec's table (your own account's
+        models are not checked offline). DPO is refused here, before anything is uploaded."""
+        from ftspec.data.base_models import known_models
+        from ftspec.errors import did_you_mean
+
+        problems = []
+        model = spec.base_model
+        known = sorted(known_models(cls.name))
+        parts = model.split("/")
+        if len(parts) != 4 or parts[0] != "accounts" or parts[2] != "models" or not all(parts):
+            guess = did_you_mean(model, known) or did_you_mean(f"accounts/fireworks/models/{model}", known)
+            problems.append(spec.problem(("base_model",), f"'{model}' is not a Fireworks model name "
+                                         f"(accounts/<account>/models/<model>){guess}; tunable bases ftspec knows: "
+                                         f"{', '.join(known)}"))
+        elif parts[1] == "fireworks" and model not in known:
+            problems.append(spec.problem(("base_model",), f"unknown Fireworks base model '{model}'"
+                                         f"{did_you_mean(model, known)}; tunable bases ftspec knows: {', '.join(known)}"))
+        if spec.job.get("method", "supervised") == "dpo":
+            problems.append(spec.problem(("job", "method"), "provider 'fireworks' runs supervised jobs only in ftspec "
+                                         "(Fireworks DPO is a separate API ftspec does not drive yet)"))
+        return problems
+
     # ---- client ----------------------------------------------------------------------------
     @property
     def api_key_env(self) -> str:
