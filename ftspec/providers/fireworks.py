@@ -422,7 +422,7 @@ class FireworksProvider(Provider):
         return events[-limit:]
 
     def cancel_job(self, job_id: str) -> Job:
-        self._call("cancel job", self.client.supervised_fine_tuning_jobs.cancel, _last(job_id))
+        self._call("cancel job", self.client.supervised_fine_tuning_jobs.cancel, _last(job_id), body={})
         return self.get_job(job_id)
 
     # ---- models ----------------------------------------------------------------------------

@@ -363,6 +363,8 @@ class FakeFireworks:
                 if job is None:
                     return self._error(404, f"supervisedFineTuningJob {rid} not found", "NOT_FOUND")
                 if method == "POST" and verb == "cancel":
+                    if body != {}:  # SupervisedFineTuningJobCancelParams: a required JSON object body
+                        fake.violations.append(f"request {rid}:cancel: body {body!r}, expected {{}}")
                     if job["state"] in ("JOB_STATE_COMPLETED", "JOB_STATE_FAILED"):
                         return self._error(400, f"job {rid} is already {job['state']}", "FAILED_PRECONDITION")
                     job.update(state="JOB_STATE_CANCELLED", updateTime=_iso(time.time()))
