@@ -65,12 +65,15 @@ class Garbage:
     provider: str
     files: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
-    deployments: list[dict[str, Any]] = field(default_factory=list)  # running, billed, unreferenced
+    # running (billed) unreferenced deployments; None for a provider that serves without them
+    deployments: list[dict[str, Any]] | None = None
     deleted: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"provider": self.provider, "files": self.files, "models": self.models,
-                "deployments": self.deployments, "deleted": self.deleted}
+        out = {"provider": self.provider, "files": self.files, "models": self.models, "deleted": self.deleted}
+        if self.deployments is not None:
+            out["deployments"] = self.deployments
+        return out
 
 
 def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False) -> list[Garbage]:
@@ -114,7 +117,7 @@ def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False
                                        for d in provider.list_deployments()
                                        if provider.owns_deployment(d) and d.id not in referenced_deployments]
             if delete:
-                for dep in garbage.deployments:
+                for dep in garbage.deployments or []:
                     provider.undeploy(dep["id"])
                     for receipt in state.receipts("deployments"):
                         if receipt.get("id") == dep["id"] and receipt.get("status") != "deleted":
