@@ -585,6 +585,8 @@ class SpecGraph:
         return str(recorded["outputs"]["served_model"])
 
     def undeploy_check(self, deploy: Check) -> Check:
+        if not deploy.uptodate:
+            return Check.of(["a new deployment is removed after the evals"])
         recorded = self.state.task(self.spec.name, "deploy")
         if recorded is None:
             return Check(True)

@@ -485,3 +485,34 @@ def test_wait_line_shows_status_progress_and_eta(fireworks_server, fireworks_env
     line = progress.line()
     assert line.startswith("status running, step 10/100") and "ETA" in line, line
     provider.close()
+
+
+@pytest.mark.parametrize("provider", ["together", "fireworks"])
+def test_the_example_specs_two_line_switch_validates_and_plans_offline(tmp_path, provider):
+    """The comment block in specs/support.yaml shows the two lines per service; applying them
+    gives a spec that validates and plans with no key and no network."""
+    import re
+
+    repo = Path(__file__).parents[2]
+    for folder in ("specs", "data", "evals"):
+        shutil.copytree(repo / folder, tmp_path / folder)
+    (tmp_path / ".git").mkdir()
+    spec = tmp_path / "specs" / "support.yaml"
+    text = spec.read_text(encoding="utf-8")
+    shown = re.search(rf"^#   provider: {provider}\n#   base_model: (\S+)$", text, re.M)
+    assert shown, f"specs/support.yaml shows no two-line switch for {provider}"
+    text = re.sub(r"^provider: \S+$", f"provider: {provider}", text, count=1, flags=re.M)
+    text = re.sub(r"^base_model: \S+$", f"base_model: {shown.group(1)}", text, count=1, flags=re.M)
+    spec.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIREWORKS_", "TOGETHER_"))}
+    env["FTSPEC_RAISE_ERRORS"] = ""
+    assert _cli(tmp_path, env, "validate", str(spec)).returncode == 0
+    plan = _cli(tmp_path, env, "plan", "--json", str(spec))
+    assert plan.returncode == 0, plan.stderr
+    out = json.loads(plan.stdout)
+    out = out[0] if isinstance(out, list) else out
+    assert out["provider"] == provider and out["estimated_cost_usd"] != 0  # a price, or unknown (None)
+    if provider == "fireworks":
+        assert out["estimated_cost_usd"] > 0
+        steps = dict(map(tuple, out["extra_sections"]["what would run"]))
+        assert steps["deploy"].startswith("run, PAID") and "undeploy" in steps
