@@ -79,7 +79,7 @@ class SpecGraph:
         self.files = inp.dataset_files(spec, self.root)
         self.deploys = _needs_deployment(spec.provider)
         self.keep_deployment = bool((spec.provider_settings.get("deployment") or {}).get("keep", False))
-        self._started: list[dict[str, Any]] = []  # deployment receipts this run created (close() removes them)
+        self._started: list[dict[str, Any]] = []  # deployments this run used (close() removes unkept ones)
 
     # ---- names ----------------------------------------------------------------------------
     def name(self, task: str) -> str:
@@ -106,7 +106,7 @@ class SpecGraph:
                 self._provider.close()
 
     def _teardown_started(self) -> None:
-        """A deployment this run started and did not keep is never left running: an eval that
+        """A deployment this run used and does not keep is never left running: an eval that
         failed or an interrupt skipped the undeploy task, so remove it here."""
         for receipt in self._started:
             current = self.state.receipt(self.scope, "deployments", receipt["key"]) or receipt
@@ -547,8 +547,7 @@ class SpecGraph:
                    "status": dep.state, "spec": self.spec.name, "provider": self.spec.provider,
                    "keep": self.keep_deployment}
         self.state.save_receipt(self.scope, "deployments", key, receipt)
-        if found is None:
-            self._started.append(receipt)
+        self._started.append(receipt)  # found or new: a failed run never leaves it running
         dep = self._wait_deployment(dep.id)
         receipt = {**receipt, "status": dep.state, "served_model": dep.served_model}
         self.state.save_receipt(self.scope, "deployments", key, receipt)
