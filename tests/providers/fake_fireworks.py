@@ -19,6 +19,7 @@ ready deployment's ``model#deployment`` route (or a base model), as Fireworks se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -96,9 +97,11 @@ class FakeFireworks:
         self.chat_models: list[str] = []
         self.fail_jobs = False
         self.hold_jobs = False
+        self.slow_s = 1.5  # how late a "slow" fault answers
         self.page_size = 2  # the server's page cap, small so listing must follow nextPageToken
         # (method, path template, kind) -> count: "429" answers 429 with Retry-After first;
-        # "lost" does the work then answers 500; "drop" does the work then closes the connection
+        # "lost" does the work then answers 500; "drop" does the work then closes the connection;
+        # "slow" answers after ``slow_s`` (past a short client timeout)
         self.faults: dict[tuple[str, str, str], int] = {}
         # (method, path template) -> [nth, pid]: on the nth such request do the work, then SIGKILL
         self.kill_on: dict[tuple[str, str], list[int]] = {}
@@ -214,6 +217,10 @@ class FakeFireworks:
             def log_message(self, *_args: Any) -> None:
                 pass
 
+            def handle(self) -> None:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client gave up
+                    super().handle()
+
             def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
                 data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
@@ -232,9 +239,13 @@ class FakeFireworks:
                 url = urlsplit(self.path)
                 path, query = url.path, dict(parse_qsl(url.query))
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                template = fake.template(path)
                 with fake.lock:
-                    template = fake.template(path)
                     fake.requests.append((method, template))
+                    slow = fake.take_fault(method, template, "slow")
+                if slow:
+                    time.sleep(fake.slow_s)  # answered later than the client waits
+                with fake.lock:
                     if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                         return self._error(401, "invalid api key", "UNAUTHENTICATED")
                     if fake.take_fault(method, template, "429"):

@@ -285,6 +285,14 @@ def test_a_dropped_upload_connection_uploads_into_the_same_dataset(fireworks_ser
     provider.close()
 
 
+def test_a_slow_answer_times_out_and_is_retried(fireworks_server, fireworks_env):
+    provider = get_provider("fireworks", fireworks_settings(fireworks_server, timeout=0.5))
+    fireworks_server.fault("GET", f"{A}/datasets", "slow")
+    assert provider.list_files() == []
+    assert fireworks_server.count("GET", f"{A}/datasets") == 2 and fireworks_server.faults[("GET", f"{A}/datasets", "slow")] == 0
+    provider.close()
+
+
 def test_plan_and_validate_work_offline_with_a_priced_cost(tmp_path):
     spec = write_fireworks_spec(tmp_path, "http://127.0.0.1:9", extra="")  # nothing listens there
     env = {k: v for k, v in os.environ.items() if k not in (FIREWORKS_KEY_ENV, FIREWORKS_ACCOUNT_ENV)}
@@ -340,7 +348,8 @@ def test_a_dataset_under_the_example_limit_fails_validate(tmp_path):
 
 
 KILL_AT = {"upload": ("POST", f"{A}/datasets/{{id}}:upload", 1), "job": ("POST", f"{A}/supervisedFineTuningJobs", 1),
-           "wait": ("GET", f"{A}/supervisedFineTuningJobs/{{id}}", 3), "deploy": ("POST", f"{A}/deployments", 1)}
+           "wait": ("GET", f"{A}/supervisedFineTuningJobs/{{id}}", 3), "deploy": ("POST", f"{A}/deployments", 1),
+           "eval": ("POST", "/v1/chat/completions", 1)}
 
 
 @pytest.mark.parametrize("keep_state", [True, False], ids=["state-kept", "state-deleted"])
