@@ -17,6 +17,8 @@ Idempotency (Fireworks lets the caller choose every id, so nothing is searched b
   the one it started. Fireworks serves a LoRA fine-tune only on a deployment (billed per GPU
   second while it runs, idle or not; docs "deploying-loras"): ``capabilities.deployment`` makes
   the graph deploy before evals and undeploy after them (see ``ftspec/graph/tasks.py``).
+  Chat names ``<model>#<deployment name>`` (the live-merge route; docs "create-deployed-model":
+  a model is queried on a given deployment by ``#<deployment>``).
 
 Fireworks has no events or metrics API for SFT jobs (SDK 1.2.30): ``list_events`` derives
 events from the job's own timestamps, state and ``jobProgress`` (percent, epoch), so the wait
