@@ -52,6 +52,18 @@ def lookup(model: str) -> BaseModel | None:
     return _models().get(base_name(model))
 
 
+def known_models(provider: str) -> list[str]:
+    """The table's base models of ``provider``."""
+    return [name for name, info in _models().items() if info.provider == provider]
+
+
+def provider_dataset_limits(provider: str) -> dict[str, Any]:
+    """``{min_examples, max_examples, max_upload_bytes, source}`` the provider publishes (keys
+    it does not publish are absent)."""
+    entry = _providers().get(provider) or {}
+    return {k: entry[k] for k in ("min_examples", "max_examples", "max_upload_bytes", "source") if k in entry}
+
+
 def provider_jobs_end(provider: str) -> tuple[str, str] | None:
     """``(date, source)``: the first day ``provider`` accepts no new fine-tuning job on any model."""
     entry = _providers().get(provider)

@@ -207,10 +207,10 @@ def _histogram(report: dict[str, Any]) -> str:
 
 
 def _loss_curve(points: list[dict[str, Any]]) -> str:
-    if not points:
+    losses = [p[k] for p in points for k in ("train_loss", "valid_loss") if k in p]
+    if not losses:  # none recorded, or progress only (Fireworks reports percent done, no loss)
         return "<section id='loss-curve'><h2>Training loss</h2><p class='small'>no training metrics recorded for this model</p></section>"
     width, height, pad = 560, 200, 34
-    losses = [p[k] for p in points for k in ("train_loss", "valid_loss") if k in p]
     lo, hi = min(losses), max(losses)
     hi = hi if hi > lo else lo + 1.0
     s0, s1 = points[0]["step"], max(points[-1]["step"], points[0]["step"] + 1)

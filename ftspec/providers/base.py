@@ -36,6 +36,10 @@ class Capabilities:
     multiple_choices: bool = False  # ``ChatRequest.n > 1`` in one call
     native_batching: bool = False  # ``chat_batch`` batches on the device; call it as is
     checkpoints: bool = False  # ``list_checkpoints``
+    # a fine-tuned model answers only once deployed (a paid, running endpoint): the graph runs a
+    # ``deploy`` task before evals and an ``undeploy`` task after them (``find_deployment``,
+    # ``deploy``, ``get_deployment``, ``undeploy``, ``list_deployments``, ``owns_deployment``)
+    deployment: bool = False
 
 
 @dataclass
@@ -120,6 +124,22 @@ class ChatResult:
     completion_tokens: int = 0
     latency_s: float = 0.0
     finish_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Deployment:
+    """A running endpoint serving one fine-tuned model (``Capabilities.deployment``)."""
+
+    id: str
+    model: str  # the fine-tuned model it serves
+    served_model: str  # what chat requests name as ``model``
+    state: str  # creating | ready | failed | deleting | deleted | <the provider's own word>
+    created_at: int = 0
+
+    @property
+    def live(self) -> bool:
+        """Running (or starting): billed until undeployed."""
+        return self.state not in ("failed", "deleting", "deleted")
 
 
 @dataclass
@@ -233,6 +253,11 @@ class Provider(ABC):
     def learning_rate_meaning(cls) -> str:
         """What ``learning_rate_multiplier: 1.0`` means on this provider, in a few words."""
         return f"{cls.name}'s default learning rate ({_rate(cls.default_learning_rate)})"
+    @classmethod
+    def spec_problems(cls, spec: Any) -> list[Any]:
+        """Located problems with ``spec`` for this provider, found offline at validate time
+        (e.g. a base model the service does not tune); ``Problem``s from ``spec.problem``."""
+        return []
 
     # ---- files -----------------------------------------------------------------------------
     @abstractmethod
@@ -291,6 +316,32 @@ class Provider(ABC):
     def token_counter(self, base_model: str):
         """An exact ``TokenCounter`` for this base model, or None to use ftspec's table."""
         return None
+
+    # ---- deployments (only with ``capabilities.deployment``) ------------------------------
+    def find_deployment(self, model_id: str) -> Deployment | None:
+        """The live deployment ftspec made for ``model_id`` (found by its derived id), if any."""
+        return None
+
+    def deploy(self, model_id: str) -> Deployment:
+        """Start serving ``model_id`` under an id derived from it (so a retry finds it)."""
+        from ftspec.errors import ProviderError
+
+        raise ProviderError(f"provider '{self.name}' serves models without a deployment")
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        from ftspec.errors import ProviderError
+
+        raise ProviderError(f"provider '{self.name}' serves models without a deployment")
+
+    def undeploy(self, deployment_id: str) -> None:  # noqa: B027 - a no-op without deployments
+        """Stop and delete a deployment; one already gone is not an error."""
+
+    def list_deployments(self) -> list[Deployment]:
+        return []
+
+    def owns_deployment(self, deployment: Deployment) -> bool:
+        """Whether ftspec made ``deployment`` (so ``ftspec gc`` may remove it)."""
+        return False
 
     # ---- inference -------------------------------------------------------------------------
     @abstractmethod
