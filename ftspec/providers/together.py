@@ -306,9 +306,11 @@ class TogetherProvider(Provider):
                                    level=EVENT_LEVEL.get(str(e.level or "info").lower(), "info"),
                                    message=e.message or "", type="message", data=data))
         events.sort(key=lambda ev: ev.created_at)  # stable: the API's order within a second
-        return (events + self._metrics_events(job_id, total))[-limit:]
+        # metric rows carry no time: they are as recent as the latest event, so the list stays oldest first
+        latest = events[-1].created_at if events else 0
+        return (events + self._metrics_events(job_id, total, latest))[-limit:]
 
-    def _metrics_events(self, job_id: str, total_steps: int | None) -> list[JobEvent]:
+    def _metrics_events(self, job_id: str, total_steps: int | None, created_at: int) -> list[JobEvent]:
         metrics = self._call("list metrics", self.client.fine_tuning.list_metrics, job_id).metrics or []
         out = []
         for row in metrics:
@@ -320,7 +322,7 @@ class TogetherProvider(Provider):
                 data["train_loss"] = row["train/loss"]
             if "eval/loss" in row:
                 data["valid_loss"] = row["eval/loss"]
-            out.append(JobEvent(id=f"{job_id}-metrics-{int(step)}-{len(out)}", created_at=0, level="info",
+            out.append(JobEvent(id=f"{job_id}-metrics-{int(step)}-{len(out)}", created_at=created_at, level="info",
                                 message=f"step {int(step)}", type="metrics", data=data))
         return out
 
