@@ -29,7 +29,7 @@ import time
 import typing
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -55,6 +55,7 @@ from fireworks.types.deployment_create_params import DeploymentCreateParams
 from fireworks.types.supervised_fine_tuning_job_create_params import (
     SupervisedFineTuningJobCreateParams,
 )
+from loopback_fake import LoopbackFake
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 ACCOUNT = "fake-acct"
@@ -82,7 +83,7 @@ def wire_keys(params: type) -> dict[str, str]:
     return out
 
 
-class FakeFireworks:
+class FakeFireworks(LoopbackFake):
     def __init__(self, api_key: str, account: str = ACCOUNT) -> None:
         self.api_key = api_key
         self.account = account
@@ -92,8 +93,6 @@ class FakeFireworks:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
-        self.requests: list[tuple[str, str]] = []
-        self.violations: list[str] = []
         self.chat_models: list[str] = []
         self.fail_jobs = False
         self.hold_jobs = False
@@ -102,33 +101,7 @@ class FakeFireworks:
         # (method, path template, kind) -> count: "429" answers 429 with Retry-After first;
         # "lost" does the work then answers 500; "drop" does the work then closes the connection;
         # "slow" answers after ``slow_s`` (past a short client timeout)
-        self.faults: dict[tuple[str, str, str], int] = {}
-        # (method, path template) -> [nth, pid]: on the nth such request do the work, then SIGKILL
-        self.kill_on: dict[tuple[str, str], list[int]] = {}
-        self._n = 0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> FakeFireworks:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def fault(self, method: str, template: str, kind: str, count: int = 1) -> None:
-        self.faults[(method, template, kind)] = count
-
-    def take_fault(self, method: str, template: str, kind: str) -> bool:
-        left = self.faults.get((method, template, kind), 0)
-        if left > 0:
-            self.faults[(method, template, kind)] = left - 1
-        return left > 0
-
-    def count(self, method: str, template: str) -> int:
-        return sum(1 for m, p in self.requests if m == method and p == template)
+        super().__init__()  # faults, kill_on, request log, the server on 127.0.0.1
 
     def template(self, path: str) -> str:
         """``/v1/accounts/fake-acct/datasets/ftspec-ab:upload`` -> ``/v1/accounts/{a}/datasets/{id}:upload``."""

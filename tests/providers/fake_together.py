@@ -22,10 +22,11 @@ import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from loopback_fake import LoopbackFake
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from together.lib.types.fine_tuning import FinetuneRequest
 from together.lib.types.fine_tuning import FinetuneResponse as LibFinetuneResponse
@@ -60,7 +61,7 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-class FakeTogether:
+class FakeTogether(LoopbackFake):
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.lock = threading.Lock()
@@ -68,40 +69,11 @@ class FakeTogether:
         self.pending_bytes: dict[str, bytes] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.events: dict[str, list[dict[str, Any]]] = {}
-        self.requests: list[tuple[str, str]] = []
-        self.violations: list[str] = []
         self.fail_jobs = False
         self.hold_jobs = False  # new jobs stay ``running`` until cancelled (the contract's cancel check)
         # (method, path, kind) -> how many more requests get it: "429" answers 429 with
         # Retry-After before doing anything; "lost" does the work, then answers 500 (a lost reply)
-        self.faults: dict[tuple[str, str, str], int] = {}
-        # (method, path template) -> [nth, pid]: on the nth such request do the work, then SIGKILL
-        # the client before it reads the answer (the crash matrix)
-        self.kill_on: dict[tuple[str, str], list[int]] = {}
-        self._n = 0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> FakeTogether:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def fault(self, method: str, path: str, kind: str, count: int = 1) -> None:
-        self.faults[(method, path, kind)] = count
-
-    def take_fault(self, method: str, path: str, kind: str) -> bool:
-        left = self.faults.get((method, path, kind), 0)
-        if left > 0:
-            self.faults[(method, path, kind)] = left - 1
-        return left > 0
-
-    def count(self, method: str, path: str) -> int:
-        return sum(1 for m, p in self.requests if m == method and p == path)
+        super().__init__()  # faults, kill_on, request log, the server on 127.0.0.1
 
     def _id(self, prefix: str) -> str:
         self._n += 1
