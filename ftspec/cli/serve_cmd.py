@@ -25,7 +25,7 @@ def serve(spec_path: Path, host: str, port: int, model_id: str | None, api_key: 
           batch_window_ms: float, max_batch: int) -> None:
     """Serve the spec's model on /v1 (chat, completions, models) with its template and stops."""
     from ftspec.errors import ProviderError
-    from ftspec.evals.serve.server import check_host, load_served, require_extra, run
+    from ftspec.evals.serve.server import bind, check_host, load_served, require_extra, run
     from ftspec.providers import provider_for_spec
     from ftspec.spec.loader import load_spec
 
@@ -49,7 +49,12 @@ def serve(spec_path: Path, host: str, port: int, model_id: str | None, api_key: 
         click.echo(line, err=True)
 
     ensure_model(spec, project_root(spec.path), provider, model_id, echo=echo)
-    served = load_served(spec, provider, model_id, echo=echo)
-    outcome = run(served, host=host, port=port, api_key=api_key, window_s=batch_window_ms / 1000,
+    sock = bind(host, port)  # a port in use fails before minutes of loading
+    try:
+        served = load_served(spec, provider, model_id, echo=echo)
+    except BaseException:
+        sock.close()
+        raise
+    outcome = run(served, sock, host=host, api_key=api_key, window_s=batch_window_ms / 1000,
                   max_batch=max_batch, echo=echo)
     echo(f"stopped{f' ({outcome.signal_name})' if outcome.signal_name else ''}")

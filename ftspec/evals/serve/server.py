@@ -19,7 +19,13 @@ GRACEFUL_S = 5
 
 
 class ServeError(FtspecError):
-    """A server that cannot start (a missing extra, a bad host or a port in use)."""
+    """A server that cannot start (a missing extra or a port in use)."""
+
+
+class ServeUsageError(ServeError):
+    """A host the flags do not allow (exit status 2, as for any usage error)."""
+
+    exit_code = 2
 
 
 def is_loopback(host: str) -> bool:
@@ -36,10 +42,10 @@ def check_host(host: str, *, allow_remote: bool, api_key: str | None) -> None:
     if is_loopback(host):
         return
     if not allow_remote:
-        raise ServeError(f"--host {host} would expose the model beyond this machine; pass --allow-remote "
+        raise ServeUsageError(f"--host {host} would expose the model beyond this machine; pass --allow-remote "
                          "(and an API key) to do that")
     if not api_key:
-        raise ServeError(f"--host {host} with --allow-remote needs an API key: --api-key or FTSPEC_SERVE_API_KEY")
+        raise ServeUsageError(f"--host {host} with --allow-remote needs an API key: --api-key or FTSPEC_SERVE_API_KEY")
 
 
 def require_extra() -> None:
@@ -87,15 +93,14 @@ class Outcome:
     signal_name: str | None  # the signal that stopped the server, if one did
 
 
-def run(served, *, host: str, port: int, api_key: str | None, window_s: float, max_batch: int,
+def run(served, sock: socket.socket, *, host: str, api_key: str | None, window_s: float, max_batch: int,
         echo: Callable[[str], None]) -> Outcome:
-    """Serve until interrupted; returns how it stopped. Binds before it says it serves."""
+    """Serve on ``sock`` (from ``bind``) until interrupted; returns how it stopped."""
     import uvicorn
 
     from ftspec.evals.serve.app import create_app
     from ftspec.evals.serve.batcher import Batcher
 
-    sock = bind(host, port)
     actual_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     batcher = Batcher(served.engine, window_s=window_s, max_batch=max_batch).start()
