@@ -202,6 +202,7 @@ def test_sixteen_concurrent_clients_are_batched_and_complete(chat_client, chat_s
 
 def test_a_client_leaving_mid_stream_does_not_break_the_others(chat_client, chat_server, project):
     expected = ask(chat_client, project, "Where is my order?", max_tokens=64).choices[0].message.content
+    before = chat_server.health()
     results: dict[str, str] = {}
     started = threading.Event()
 
@@ -232,6 +233,7 @@ def test_a_client_leaving_mid_stream_does_not_break_the_others(chat_client, chat
     assert results == {f"c{i}": expected for i in range(4)}
     assert ask(chat_client, project, "Where is my order?", max_tokens=64).choices[0].message.content == expected
     assert chat_server.proc.poll() is None
+    assert chat_server.health()["cancelled"] - before["cancelled"] == 1  # the leaver's rows were stopped
 
 
 def test_completion_model_on_v1_completions(completion_server, make_client, project):

@@ -47,7 +47,7 @@ def create_app(served, batcher: Batcher, *, api_key: str | None = None):
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": served.id, "batches": batcher.batches,
-                             "requests": batcher.requests})
+                             "requests": batcher.requests, "cancelled": batcher.cancelled})
 
     async def list_models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [protocol.model_body(served.id, served.created)]})

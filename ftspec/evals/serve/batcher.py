@@ -64,6 +64,7 @@ class Batcher:
         self.stopping = False
         self.batches = 0  # generate calls made
         self.requests = 0  # jobs answered
+        self.cancelled = 0  # jobs whose client left before their batch finished
         self.thread = threading.Thread(target=self._loop, name="ftspec-serve-batcher", daemon=True)
 
     def start(self) -> Batcher:
@@ -164,6 +165,7 @@ class Batcher:
         self.batches += 1
         for job, result in zip(jobs, results, strict=True):
             self.requests += 1
+            self.cancelled += job.cancelled
             job.send("done", result)
 
     def _stream_row(self, row: _Row) -> None:
