@@ -305,3 +305,17 @@ def test_unbuilt_spec_and_busy_port_are_one_line_errors(project, chat_server, tm
     fresh = ftspec(project.root, project.env, "serve", "specs/fresh.yaml", timeout=120)
     assert fresh.returncode == 1 and "Traceback" not in fresh.stderr
     assert "fresh.lock" in fresh.stderr.strip().splitlines()[-1]
+
+
+def test_the_schema_check_itself_catches_bad_answers(openai_schema):
+    from .conftest import SchemaCheck
+
+    check = SchemaCheck(openai_schema)
+    good = b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":null}]}'
+    check.stream("/v1/chat/completions", b"data: " + good + b"\n\ndata: [DONE]\n\n", True)
+    assert check.violations == [] and check.streams == 1
+    bad = good.replace(b'"finish_reason":null', b'"finish_reason":"done"')
+    check.stream("/v1/chat/completions", b"data: " + bad + b"\n\n", True)  # bad reason, no [DONE]
+    assert any("finish_reason" in v for v in check.violations) and any("[DONE]" in v for v in check.violations)
+    check.body("POST", "/v1/chat/completions", 400, b'{"error": {"message": "x"}}')
+    assert any("'type' is a required property" in v for v in check.violations)
