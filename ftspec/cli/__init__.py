@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("ftspec.cli.eval_cmds:report", "Show or open the eval HTML report."),
     "diff": ("ftspec.cli.diff_cmd:diff", "Compare two revisions (or two specs): spec, data, model, evals."),
     "adopt": ("ftspec.cli.adopt_cmd:adopt", "Adopt fine-tuned models made outside ftspec (openai)."),
+    "migrate": ("ftspec.cli.migrate_cmd:migrate", "Write a spec that rebuilds a model on another provider."),
     "remote": ("ftspec.cli.remote_cmds:remote", "Declare artifact remotes (s3://, gs://, a folder...)."),
     "push": ("ftspec.cli.remote_cmds:push", "Upload the models and datasets the lockfiles reference."),
     "pull": ("ftspec.cli.remote_cmds:pull", "Fetch and verify the models and datasets the lockfiles reference."),

@@ -21,7 +21,17 @@ def adopt() -> None:
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
               help="Environment variable holding the API key (the key itself is never written).")
 def adopt_openai(job_ids: tuple[str, ...], since, base_url: str | None, api_key_env: str) -> None:
-    """Write data/adopted/NAME/, specs/NAME.yaml and specs/NAME.lock for each succeeded job."""
+    """Write data/adopted/NAME/, specs/NAME.yaml and specs/NAME.lock for each succeeded job.
+
+    \b
+    OpenAI takes no new fine-tuning jobs from 2027-01-06 and shuts gpt-4o, gpt-4o-mini,
+    gpt-4.1 and gpt-4.1-mini fine-tunes down on 2027-01-14. Adopting creates and pays for
+    nothing: `ftspec build` on an adopted spec is a no-op. Failed, cancelled or deleted-file
+    jobs are one `note:` line each. Then, while the model still answers:
+      ftspec eval specs/NAME.yaml --record-baseline
+      ftspec migrate specs/NAME.yaml --to local     (or a hosted provider)
+    Runbook: docs/migrate-from-openai.md
+    """
     from ftspec.graph.adopt import adopt_openai as run
     from ftspec.project import project_root
 

@@ -110,7 +110,10 @@ def gc(spec_paths: tuple[Path, ...], yes: bool, as_json: bool, remote_name: str 
             click.echo(f"{g.provider}: {verb} file {f['id']} {f['filename']} ({f['bytes']:,} bytes)")
         for model in g.models:
             click.echo(f"{g.provider}: {verb} model {model}")
-    total = sum(len(g.files) + len(g.models) for g in found)
+        for dep in g.deployments or []:
+            click.echo(f"{g.provider}: {verb} deployment {dep['id']} serving {dep['model']} "
+                       f"({dep['state']}, billed while it runs)")
+    total = sum(len(g.files) + len(g.models) + len(g.deployments or []) for g in found)
     if not total:
         click.echo("nothing to collect", err=True)
     elif not yes:

@@ -20,7 +20,8 @@ def _is_spec_file(arg: str | None) -> bool:
 @click.argument("rev_b", required=False, default=None)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @json_option
-@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any eval case regressed.")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 1 when any eval case regressed (against the recorded baseline, in parity mode).")
 @click.option("--tolerance", type=float, default=0.05, show_default=True,
               help="A score drop larger than this counts as a regression.")
 @click.option("--no-examples", is_flag=True, help="Skip listing dataset examples by id (faster).")
@@ -30,7 +31,10 @@ def diff(spec: Path, rev_a: str | None, rev_b: str | None, fmt: str, as_json: bo
 
     \b
     Shows what changed in the spec, the dataset, the model and job, and every eval: metric
-    deltas and the cases that regressed or improved, with both outputs.
+    deltas and the cases that regressed or improved, with both outputs. When the second spec
+    names a recorded baseline (baseline:, as `ftspec migrate` writes it), each eval set is
+    compared with those recorded answers: parity per eval set (pass rate, mean score, cases
+    worse) and every case old and new side by side, without calling the old model.
     """
     from ftspec.evals.diff import diff_revisions, diff_specs, render_markdown, render_text
 

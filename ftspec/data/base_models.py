@@ -52,10 +52,28 @@ def lookup(model: str) -> BaseModel | None:
     return _models().get(base_name(model))
 
 
+def known_models(provider: str) -> list[str]:
+    """The table's base models of ``provider``."""
+    return [name for name, info in _models().items() if info.provider == provider]
+
+
+def provider_dataset_limits(provider: str) -> dict[str, Any]:
+    """``{min_examples, max_examples, max_upload_bytes, source}`` the provider publishes (keys
+    it does not publish are absent)."""
+    entry = _providers().get(provider) or {}
+    return {k: entry[k] for k in ("min_examples", "max_examples", "max_upload_bytes", "source") if k in entry}
+
+
 def provider_jobs_end(provider: str) -> tuple[str, str] | None:
     """``(date, source)``: the first day ``provider`` accepts no new fine-tuning job on any model."""
     entry = _providers().get(provider)
     return (entry["jobs_end"], entry["source"]) if entry and entry.get("jobs_end") else None
+
+
+def provider_default_base_model(provider: str) -> str | None:
+    """The base model ``ftspec migrate --to PROVIDER`` starts from (``providers.*.default_base_model``)."""
+    entry = _providers().get(provider) or {}
+    return entry.get("default_base_model") or None
 
 
 @cache

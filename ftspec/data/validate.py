@@ -240,6 +240,16 @@ class DatasetValidator:
         n = counts_by_split.get("train", 0)
         if self.hidden_errors:
             errors.append(Problem(spec_loc, f"{self.hidden_errors} more validation errors not shown"))
+        from ftspec.data.base_models import provider_dataset_limits
+
+        limits = provider_dataset_limits(self.spec.provider)  # what the service publishes
+        low, high = limits.get("min_examples"), limits.get("max_examples")
+        if low is not None and n < low:
+            errors.append(Problem(spec_loc, f"only {n} training examples; provider '{self.spec.provider}' "
+                                            f"needs at least {low}"))
+        if high is not None and n > high:
+            errors.append(Problem(spec_loc, f"{n:,} training examples; provider '{self.spec.provider}' "
+                                            f"takes at most {high:,}"))
         needs_minimum = self.kind == "completion" or self.spec.provider in REMOTE_PROVIDERS
         if needs_minimum and n < MIN_EXAMPLES:
             errors.append(Problem(spec_loc, f"only {n} training examples; fine-tuning needs at least {MIN_EXAMPLES}"))

@@ -264,15 +264,99 @@ def diff_revisions(spec_path: Path, rev_a: str | None = "HEAD", rev_b: str | Non
 
 
 def diff_specs(spec_a: Path, spec_b: Path, **kw) -> dict[str, Any]:
-    """Two different specs (working tree) on the evals they share (by name)."""
+    """Two different specs (working tree) on the evals they share (by name).
+
+    When the new spec names a recorded baseline (``baseline:``, as ``ftspec migrate`` writes it),
+    the old side of every eval set is those recorded answers: parity per case and per set, and
+    the old model is never called (it may be shut down).
+    """
     root = git_root(spec_a.resolve())
     a, b = open_side(spec_a, WORKTREE, root), open_side(spec_b, WORKTREE, root)
     a.label, b.label = a.spec_rel, b.spec_rel
+    kw.setdefault("with_examples", False)
+    recorded = _recorded_baseline(b)
+    if recorded is not None:
+        return parity_diff(a, b, *recorded, **kw)
     shared = sorted(set(a.lock.get("evals") or {}) & set(b.lock.get("evals") or {}))
     if not shared:
         raise DiffError(f"{a.spec_rel} and {b.spec_rel} share no eval set (by name); nothing to compare")
-    kw.setdefault("with_examples", False)
     return diff_sides(a, b, evals=shared, **kw)
+
+
+# ---- parity with a recorded baseline ---------------------------------------------------------
+
+
+def _recorded_baseline(side: Side) -> tuple[str, dict[str, Any]] | None:
+    """``(path relative to the root, baseline)`` the side's spec names with ``baseline:``."""
+    import posixpath
+
+    import yaml
+
+    from ftspec.evals.baseline import BaselineError, load_baseline
+
+    try:
+        raw = yaml.safe_load(side.spec_text) or {}
+    except yaml.YAMLError:
+        return None
+    rel = raw.get("baseline") if isinstance(raw, dict) else None
+    if not isinstance(rel, str) or not rel:
+        return None
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(side.spec_rel), rel))
+    try:
+        return path, load_baseline(side.root / path)
+    except BaselineError as exc:
+        raise DiffError(f"{side.spec_rel}: baseline: {exc.message}") from None
+
+
+def parity_eval(name: str, new: Side, baseline: dict[str, Any], tolerance: float) -> dict[str, Any]:
+    """One eval set: the new model's report against the recorded answers, case by case. The
+    recorded answers as the new report scored them (its ``baseline`` rows, the new spec's
+    scorers) when it has them, else as they were scored when recorded."""
+    from ftspec.evals.parity import parity
+
+    recorded = (baseline.get("evals") or {}).get(name)
+    report = new.reports.get(name)
+    out: dict[str, Any] = {"in": [new.label] + (["baseline"] if recorded else [])}
+    if recorded is None:
+        out["note"] = f"the baseline has no answers for eval '{name}'"
+        return out
+    if report is None:
+        out["note"] = f"report missing at {new.label}; run: ftspec build {new.spec_rel}"
+        return out
+    rescored = any(c.get("baseline") for c in report["cases"])
+    compared = (parity(report["cases"], report["cases"], tolerance=tolerance, old_key="baseline") if rescored
+                else parity(recorded.get("cases") or [], report["cases"], tolerance=tolerance))
+    pair = {k: _pair(compared["old"][k], compared["new"][k]) for k in ("pass_rate", "mean_score", "passed")}
+    rows = {r["id"]: r for r in compared["cases"]}
+    out.update({
+        "parity": compared,
+        "metrics": {**pair, "cases": _pair(compared["compared"], compared["compared"]), "scores": {},
+                    "model": _pair(baseline.get("model"), report.get("model"))},
+        "regressed": [rows[i] for i in compared["worse"]],
+        "improved": [rows[i] for i in compared["better"]],
+        "added_cases": compared["only_new"],
+        "removed_cases": compared["only_old"],
+        "scored_by": "new spec's scorers" if rescored else "scorers at recording",
+    })
+    return out
+
+
+def parity_diff(a: Side, b: Side, baseline_rel: str, baseline: dict[str, Any], *,
+                tolerance: float = DEFAULT_TOLERANCE, with_examples: bool = False) -> dict[str, Any]:
+    """``ftspec diff OLD NEW`` where NEW names a recorded baseline: the spec, data and model
+    changes as usual, and for every eval set of NEW its parity with the recorded answers."""
+    names = sorted(set(b.lock.get("evals") or {}) | set(baseline.get("evals") or {}))
+    if not names:
+        raise DiffError(f"{b.spec_rel}: no eval set to compare (the lockfile records none, nor does {baseline_rel})")
+    result = diff_sides(a, b, tolerance=tolerance, with_examples=with_examples, evals=[])
+    evals = {name: parity_eval(name, b, baseline, tolerance) for name in names}
+    result.update({
+        "baseline": {"file": baseline_rel, "model": baseline.get("model"), "recorded_on": baseline.get("recorded_on")},
+        "evals": evals,
+        "regressions": sum(len(e.get("regressed", [])) for e in evals.values()),
+        "improvements": sum(len(e.get("improved", [])) for e in evals.values()),
+    })
+    return result
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -334,7 +418,11 @@ def render_text(result: dict[str, Any], color: bool = True) -> str:
                  else style("model", bold=True) + f": unchanged ({_fmt(result['model']['new'])})")
     if result["job"]["changed"]:
         lines.append(style("job", bold=True) + f": {_delta(result['job'])}")
+    base = result.get("baseline")
     for name, ev in result["evals"].items():
+        if base and "parity" in ev:
+            lines += _parity_text(name, ev, base, style)
+            continue
         lines.append(style(f"eval {name}", bold=True))
         if "metrics" not in ev:
             lines.append(f"  only in {', '.join(ev['in']) or 'neither'}")
@@ -358,6 +446,36 @@ def render_text(result: dict[str, Any], color: bool = True) -> str:
     lines.append(style(f"{result['regressions']} regressed, {result['improvements']} improved",
                        fg="red" if result["regressions"] else "green", bold=True))
     return "\n".join(lines)
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _parity_text(name: str, ev: dict[str, Any], base: dict[str, Any], style) -> list[str]:
+    """One eval set against the recorded baseline: the summary, then every case side by side."""
+    p = ev["parity"]
+    lines = [style(f"eval {name}: parity with the recorded baseline", bold=True)
+             + f" ({base['file']}: {base['model']}, recorded {base.get('recorded_on') or '?'}; "
+               f"{ev['scored_by']})"]
+    lines.append(f"  pass rate: {_pct(p['old']['pass_rate'])} -> {_pct(p['new']['pass_rate'])} "
+                 f"({p['old']['passed']}/{p['compared']} -> {p['new']['passed']}/{p['compared']})")
+    lines.append(f"  mean score: {_fmt(p['old']['mean_score'])} -> {_fmt(p['new']['mean_score'])}")
+    worse = ", ".join(p["worse"]) or "none"
+    lines.append(style(f"  cases worse: {len(p['worse'])}", fg="red" if p["worse"] else "green", bold=True)
+                 + f" ({worse}); better: {len(p['better'])}; compared {p['compared']}")
+    colour = {"regressed": "red", "improved": "green", "same": None}
+    for row in p["cases"]:
+        tag = row["change"] + (f": {row['reason']}" if row["reason"] else "")
+        lines.append(style(f"  {row['id']} [{tag}]", fg=colour[row["change"]]) + f"  {_short(row['input'], 80)}")
+        for side in ("old", "new"):
+            state = row[side]
+            said = " | ".join(state["outputs"]) or state["error"]
+            lines.append(f"    {side}: {state['status']} {state['score']:.3f}  {_short(said)}")
+    if p["only_new"] or p["only_old"]:
+        lines.append(f"  not compared: {len(p['only_new'])} case(s) only in the new set, "
+                     f"{len(p['only_old'])} only in the baseline")
+    return lines
 
 
 def _coloured_delta(pair: dict[str, Any], style) -> str:
@@ -392,6 +510,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         out.append("unchanged")
     out += ["", "### Model", "", f"- model: {_md(_delta(result['model']))}", f"- job: {_md(_delta(result['job']))}"]
     for name, ev in result["evals"].items():
+        if result.get("baseline") and "parity" in ev:
+            out += _parity_markdown(name, ev, result["baseline"])
+            continue
         out += ["", f"### Eval `{name}`", ""]
         if "metrics" not in ev:
             out.append(f"only in {', '.join(ev['in'])}")
@@ -406,3 +527,19 @@ def render_markdown(result: dict[str, Any]) -> str:
                 out += [f"| `{c['id']}` | {_md(c['reason'])} | {_md(c['input'])} | {_md(' / '.join(c['old']['outputs']))} "
                         f"| {_md(' / '.join(c['new']['outputs']))} |" for c in cases]
     return "\n".join(out) + "\n"
+
+
+def _parity_markdown(name: str, ev: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    p = ev["parity"]
+    out = ["", f"### Eval `{name}`: parity with the recorded baseline", "",
+           f"Old: `{_md(base['model'])}` (recorded {_md(base.get('recorded_on') or '?')}, `{_md(base['file'])}`); "
+           f"scored by the {ev['scored_by']}.", "",
+           "| | old (recorded) | new |", "|---|---|---|",
+           f"| pass rate | {_pct(p['old']['pass_rate'])} | {_pct(p['new']['pass_rate'])} |",
+           f"| mean score | {_fmt(p['old']['mean_score'])} | {_fmt(p['new']['mean_score'])} |",
+           f"| cases worse | | {len(p['worse'])} |", "",
+           "| case | change | input | old output | new output |", "|---|---|---|---|---|"]
+    out += [f"| `{r['id']}` | {r['change']}{': ' + _md(r['reason']) if r['reason'] else ''} | {_md(r['input'])} "
+            f"| {_md(' / '.join(r['old']['outputs']) or r['old']['error'])} "
+            f"| {_md(' / '.join(r['new']['outputs']) or r['new']['error'])} |" for r in p["cases"]]
+    return out

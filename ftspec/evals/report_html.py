@@ -74,6 +74,7 @@ def render_report(report: dict[str, Any]) -> str:
         "</div>",
         "".join(f"<p class='warn'>warning: {escape(w)}</p>" for w in report.get("warnings") or []),
         _summary(report),
+        _parity(report),
         _histogram(report),
         _loss_curve(report.get("training") or []),
         _cases(report),
@@ -121,6 +122,48 @@ def _summary(report: dict[str, Any]) -> str:
     return "".join(html)
 
 
+def _parity(report: dict[str, Any]) -> str:
+    """Old (the baseline: recorded answers, or a baseline model) against new, the same verdicts
+    as ``ftspec diff`` (``ftspec.evals.parity``): pass rate, mean score, the cases that got worse,
+    and every case side by side."""
+    s = report["summary"]
+    p, base = s.get("parity"), s.get("baseline") or {}
+    if not p:
+        return ""
+    from ftspec.evals.parity import parity
+
+    recorded = base.get("recorded_on")
+    title = (f"Parity with the recorded baseline (recorded {escape(recorded)})" if recorded
+             else "Parity with the baseline model")
+    rows = parity(report["cases"], report["cases"], old_key="baseline")["cases"]
+    html = [f"<section id='parity'><h2>{title}</h2>",
+            f"<p class='small'>old: <code>{escape(report.get('baseline_model') or '')}</code>"
+            + (" (answers frozen by <code>ftspec eval --record-baseline</code>; the old model is not called)"
+               if recorded else "") + f" · new: <code>{escape(report['model'])}</code> · {p['compared']} cases compared</p>",
+            "<table id='parity-summary'><thead><tr><th></th><th>old</th><th>new</th></tr></thead><tbody>",
+            f"<tr><td>pass rate</td><td>{_pct(p['old']['pass_rate'])}</td><td>{_pct(p['new']['pass_rate'])}</td></tr>",
+            f"<tr><td>mean score</td><td class='score'>{_num(p['old']['mean_score'])}</td>"
+            f"<td class='score'>{_num(p['new']['mean_score'])}</td></tr>",
+            f"<tr><td>cases worse</td><td></td><td class='{'bad' if p['worse'] else 'ok'}'>{len(p['worse'])}"
+            f"{': ' + escape(', '.join(p['worse'])) if p['worse'] else ''}</td></tr>",
+            f"<tr><td>cases better</td><td></td><td>{len(p['better'])}</td></tr></tbody></table>",
+            "<table id='parity-cases'><thead><tr><th>case</th><th>change</th><th>old</th><th>new</th></tr></thead><tbody>"]
+    marks = {"regressed": "bad", "improved": "ok", "same": ""}
+    for row in rows:
+        cells = []
+        for side in ("old", "new"):
+            state = row[side]
+            said = "\n---\n".join(state["outputs"]) or state.get("error") or ""
+            cells.append(f"<td><span class='{_cls(state['status'])}'>{state['status']}</span> "
+                         f"<span class='score'>{state['score']:.3f}</span><pre>{escape(said)}</pre></td>")
+        html.append(f"<tr class='parity-{row['change']}'><td><b>{escape(row['id'])}</b></td>"
+                    f"<td class='{marks[row['change']]}'>{row['change']}"
+                    f"{'<br><span class=small>' + escape(row['reason']) + '</span>' if row['reason'] else ''}</td>"
+                    + "".join(cells) + "</tr>")
+    html.append("</tbody></table></section>")
+    return "".join(html)
+
+
 def _histogram(report: dict[str, Any]) -> str:
     """Similarity scores (seed 003's picture) with the threshold line; else overall scores."""
     sim = next((sc for sc in report["scorers"] if sc["name"] == "similarity"), None)
@@ -164,10 +207,10 @@ def _histogram(report: dict[str, Any]) -> str:
 
 
 def _loss_curve(points: list[dict[str, Any]]) -> str:
-    if not points:
+    losses = [p[k] for p in points for k in ("train_loss", "valid_loss") if k in p]
+    if not losses:  # none recorded, or progress only (Fireworks reports percent done, no loss)
         return "<section id='loss-curve'><h2>Training loss</h2><p class='small'>no training metrics recorded for this model</p></section>"
     width, height, pad = 560, 200, 34
-    losses = [p[k] for p in points for k in ("train_loss", "valid_loss") if k in p]
     lo, hi = min(losses), max(losses)
     hi = hi if hi > lo else lo + 1.0
     s0, s1 = points[0]["step"], max(points[-1]["step"], points[0]["step"] + 1)

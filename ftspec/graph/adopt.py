@@ -49,18 +49,27 @@ class AdoptResult:
 
 def adopt_openai(root: Path, settings: dict[str, Any], *, job_ids: tuple[str, ...] = (),
                  since: date | None = None, echo: Callable[[str], None] = print) -> AdoptResult:
-    """Adopt the organization's jobs (all, or ``job_ids``, or those created on/after ``since``)."""
+    """Adopt the organization's jobs (all, or ``job_ids``, or those created on/after ``since``).
+
+    Everything that can be known before writing is checked first (the key, the job ids, an
+    empty organization, a spec of the same name that adopt did not write), so bad input is one
+    error and nothing is half-written."""
     from ftspec.providers.openai import OpenAIProvider
 
     provider = OpenAIProvider(settings, project_root=root)
     try:
-        jobs = _select(provider, job_ids, since)
+        jobs = sorted(_select(provider, job_ids, since), key=lambda j: (j.created_at or 0, j.id))
+        if not jobs:
+            when = f" created on or after {since.isoformat()}" if since else ""
+            raise FtspecError(f"adopt: the organization has no fine-tuning jobs{when}; nothing to adopt",
+                              hint="check the key's organization and project (OPENAI_ORG_ID / OPENAI_PROJECT_ID)")
+        names = _names(root, [j for j in jobs if _skip_reason(j) is None])
         result = AdoptResult()
-        for job in sorted(jobs, key=lambda j: (j.created_at or 0, j.id)):
+        for job in jobs:
             note = _skip_reason(job)
             if note is None:
                 try:
-                    result.adopted.append(_adopt_job(root, settings, provider, job, echo))
+                    result.adopted.append(_adopt_job(root, settings, provider, job, names[job.id], echo))
                     continue
                 except _Skip as exc:
                     note = str(exc)
@@ -69,6 +78,32 @@ def adopt_openai(root: Path, settings: dict[str, Any], *, job_ids: tuple[str, ..
         return result
     finally:
         provider.close()
+
+
+def _header(job: Job) -> str:
+    return f"# Adopted by `ftspec adopt openai` from fine-tuning job {job.id}\n"
+
+
+def _names(root: Path, jobs: list[Job]) -> dict[str, str]:
+    """Job id -> spec name. A name whose spec another job's adoption wrote becomes
+    ``NAME-<job id tail>`` (stable whatever order jobs are adopted in); a spec that adopt did
+    not write is never touched: that is an error before anything is written."""
+    out: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for job in jobs:
+        name = spec_name(job)
+        path = root / "specs" / f"{name}.yaml"
+        head = path.read_text(encoding="utf-8").splitlines(keepends=True)[:1] if path.is_file() else []
+        mine = head == [_header(job)]
+        adopted_other = bool(head) and head[0].startswith("# Adopted by `ftspec adopt openai` from fine-tuning job ")
+        if path.is_file() and not mine and not adopted_other:
+            raise FtspecError(f"adopt: specs/{name}.yaml already exists and is not an adopted spec of job {job.id}; "
+                              "nothing written", hint="rename or move that spec, then adopt again")
+        if (adopted_other and not mine) or taken.get(name, job.id) != job.id:
+            name = f"{name}-{job.id[-8:].lower()}"
+        taken[name] = job.id
+        out[job.id] = name
+    return out
 
 
 class _Skip(Exception):
@@ -118,72 +153,178 @@ def _suffix(job: Job) -> str:
     return parts[3] if len(parts) >= 5 else ""
 
 
-def _adopt_job(root: Path, settings: dict[str, Any], provider, job: Job, echo) -> Adopted:
-    name = spec_name(job)
+def _adopt_job(root: Path, settings: dict[str, Any], provider, job: Job, name: str, echo) -> Adopted:
     spec_path = root / "specs" / f"{name}.yaml"
-    header = f"# Adopted by `ftspec adopt openai` from fine-tuning job {job.id}\n"
-    if spec_path.is_file() and not spec_path.read_text(encoding="utf-8").startswith(header):
-        # never overwrite a spec someone wrote (or one adopted from another job of that name)
-        raise _Skip(f"job {job.id}: specs/{name}.yaml already exists and is not this job's adopted spec; "
-                    "not adopted (rename that spec, or adopt with --job after moving it)")
     folder = root / "data" / "adopted" / name
     if not job.training_file:
         raise _Skip(f"job {job.id}: the job names no training file; not adopted")
-    shas = {"train": _download(provider, job, job.training_file, folder / "train.jsonl")}
-    heldout = None
-    if job.validation_file:
-        shas["validation"] = _download(provider, job, job.validation_file, folder / "validation.jsonl")
-        heldout = write_heldout(folder / "validation.jsonl", folder / "heldout.jsonl")
-    _write_if_changed(spec_path, spec_text(name, job, settings, shas, heldout))
-    lock = _record(root, spec_path, job, echo)
+    existed = spec_path.is_file()
+    partials = [_download(provider, job, job.training_file, folder / "train.jsonl")]
+    try:
+        layout = _layout(job, partials[0])
+        if job.validation_file:
+            partials.append(_download(provider, job, job.validation_file, folder / "validation.jsonl"))
+            if _layout(job, partials[1]).kind != layout.kind:
+                raise _Skip(f"job {job.id}: its validation file is not {layout.kind} data like its training "
+                            "file; not adopted")
+        shas = {split: layout.settle(part) for split, part in zip(("train", "validation"), partials, strict=False)}
+    finally:
+        for part in partials:
+            part.unlink(missing_ok=True)
+    heldout = write_heldout(folder / "validation.jsonl", folder / "heldout.jsonl") if job.validation_file else None
+    _write_if_changed(spec_path, spec_text(name, job, settings, shas, heldout, layout))
+    try:
+        lock = _record(root, spec_path, job, echo)
+    except _Skip:
+        if not existed:  # nothing half-adopted: a spec without its lock is removed again
+            spec_path.unlink(missing_ok=True)
+        raise
     echo(f"adopted {job.id} -> {spec_path.relative_to(root).as_posix()} (model {job.fine_tuned_model})")
     return Adopted(name=name, job_id=job.id, model=job.fine_tuned_model or "", spec=spec_path,
                    lock=lock, files=shas)
 
 
-def _download(provider, job: Job, file_id: str, dest: Path) -> str:
-    """Stream ``file_id`` to ``dest`` as canonical JSONL (one sorted-key object a line); returns
-    its sha256. Written to a temp file first, so the old copy stays until the new one is whole."""
-    writer: list[AtomicWriter] = []
-    line_no = [0]
+def _download(provider, job: Job, file_id: str, dest: Path) -> Path:
+    """Stream ``file_id`` as canonical JSONL (one sorted-key object a line) into the partial
+    file ``dest.download``, which it returns, whole and fsynced (``Layout.settle`` moves it to
+    ``dest``). The partial file is truncated at the start of every attempt, so a retried or a
+    killed-and-rerun download never appends twice. Never more than one line is in memory."""
+    import os
+
+    partial = dest.with_name(dest.name + ".download")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"fh": None, "line": 0}
+
+    def close() -> None:
+        if state["fh"] is not None and not state["fh"].closed:
+            state["fh"].close()
 
     def write_line(line: bytes | None) -> None:
-        if line is None:  # a (re)started download: begin a fresh temp file
-            for w in writer:
-                w.abort()
-            writer[:] = [AtomicWriter(dest.with_name(dest.name + ".part"))]
-            line_no[0] = 0
+        if line is None:  # a (re)started download: begin the partial file afresh
+            close()
+            state["fh"] = open(partial, "wb")  # noqa: SIM115 - closed below, or on the next attempt
+            state["line"] = 0
             return
-        line_no[0] += 1
+        state["line"] += 1
         if not line.strip():
             return
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise _Skip(f"job {job.id}: file {file_id} line {line_no[0]} is not JSON ({exc.msg}); not adopted") from None
-        writer[0].write(canonical_json(record).encode("utf-8") + b"\n")
+            raise _Skip(f"job {job.id}: file {file_id} line {state['line']} is not JSON ({exc.msg}); not adopted") from None
+        state["fh"].write(canonical_json(record).encode("utf-8") + b"\n")
 
     try:
         provider.download_file(file_id, write_line)
+        state["fh"].flush()
+        os.fsync(state["fh"].fileno())
+        close()
     except ProviderError as exc:
-        for w in writer:
-            w.abort()
+        close()
+        partial.unlink(missing_ok=True)
         if exc.status == 404:
             raise _Skip(f"job {job.id}: its file {file_id} was deleted; not adopted "
                         "(the data cannot be recovered from OpenAI)") from None
         raise
     except BaseException:
-        for w in writer:
-            w.abort()
+        close()
+        partial.unlink(missing_ok=True)
         raise
-    part = writer[0]
-    part.commit()
-    staged = part.path
-    if dest.is_file() and dest.read_bytes() == staged.read_bytes():
-        staged.unlink()  # same bytes: leave the existing file (and its mtime) alone
-    else:
-        staged.replace(dest)
-    return sha256_file(dest)
+    return partial
+
+
+# ---- data layout: chat, or legacy prompt/completion --------------------------------------------
+
+# the legacy rules' separators and stop sequences (openai-fine-tuning-facts.md §3), longest first
+SEPARATORS = ("\n\n### =>\n\n", "\n\n===>\n\n", "\n\n--->\n\n", "\n\n###\n\n", "\n\n===\n\n",
+              "\n\n---\n\n", " ->")
+STOPS = (" [END]", " END", "###", "***", "+++", "&&&", "$$$", "@@@", "%%%", "\n", ".")
+
+
+@dataclass
+class Layout:
+    """How a job's data is laid out: ``chat`` (messages, kept as downloaded) or ``completion``
+    (prompts ending in one separator, completions in one stop sequence; both are taken off each
+    line and named in the template, which puts them back when ftspec builds the dataset)."""
+
+    kind: str
+    separator: str = ""
+    stop: str = ""
+    no_leading_space: int = 0  # completions that did not start with a space (the template adds one)
+
+    def settle(self, partial: Path) -> str:
+        """Put a downloaded partial file in place (``x.jsonl.download`` -> ``x.jsonl``), taking
+        the separator and stop off completion data first; returns the file's sha256. A file
+        already there with the same bytes is left alone (and its mtime): one rename or none."""
+        import filecmp
+        import os
+
+        if self.kind == "completion":
+            _rewrite(partial, lambda r: {**r, "prompt": r["prompt"][: len(r["prompt"]) - len(self.separator)],
+                                         "completion": r["completion"][: len(r["completion"]) - len(self.stop)].lstrip(" ")})
+        dest = partial.with_name(partial.name.removesuffix(".download"))
+        if dest.is_file() and filecmp.cmp(dest, partial, shallow=False):
+            partial.unlink()
+        else:
+            os.replace(partial, dest)
+        return sha256_file(dest)
+
+
+def _records(path: Path):
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _common_suffix(a: str | None, b: str) -> str:
+    if a is None:
+        return b
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return a[len(a) - n:]
+
+
+def _layout(job: Job, path: Path) -> Layout:
+    """Read the file once (a line at a time) to tell chat from completion data, and for
+    completion data find the separator and stop every line shares; skip when there is none."""
+    kind, prompts, completions, bare = None, None, None, 0
+    for record in _records(path):
+        this = "chat" if "messages" in record else "completion" if {"prompt", "completion"} <= set(record) else "other"
+        if kind not in (None, this) or this == "other":
+            raise _Skip(f"job {job.id}: file {path.name} is neither chat (messages) nor prompt/completion data "
+                        "throughout; not adopted")
+        kind = this
+        if this == "completion":
+            prompts = _common_suffix(prompts, str(record["prompt"]))
+            completions = _common_suffix(completions, str(record["completion"]))
+            bare += not str(record["completion"]).startswith(" ")
+    if kind is None:
+        raise _Skip(f"job {job.id}: file {path.name} holds no examples; not adopted")
+    if kind == "chat":
+        return Layout("chat")
+    separator = next((c for c in SEPARATORS if (prompts or "").endswith(c)), prompts or "")
+    stop = next((c for c in STOPS if (completions or "").endswith(c)), completions or "")
+    if not separator or not stop:
+        missing = "separator at the end of every prompt" if not separator else "stop sequence at the end of every completion"
+        raise _Skip(f"job {job.id}: completion data without a common {missing}; not adopted "
+                    "(ftspec's completion template needs one)")
+    for record in _records(path):
+        if separator in str(record["prompt"])[: -len(separator)]:
+            raise _Skip(f"job {job.id}: the separator {separator!r} also occurs inside a prompt; not adopted")
+        if stop in str(record["completion"])[: -len(stop)]:
+            raise _Skip(f"job {job.id}: the stop sequence {stop!r} also occurs inside a completion; not adopted")
+    return Layout("completion", separator=separator, stop=stop, no_leading_space=bare)
+
+
+def _rewrite(path: Path, change) -> None:
+    """Rewrite a JSONL file line by line through ``change``, atomically."""
+    with AtomicWriter(path.with_name(path.name + ".rewrite")) as out:
+        for record in _records(path):
+            out.write(canonical_json(change(record)).encode("utf-8") + b"\n")
+    staged = path.with_name(path.name + ".rewrite")
+    staged.replace(path)
 
 
 @dataclass
@@ -195,25 +336,41 @@ class Heldout:
 
 
 def write_heldout(validation: Path, dest: Path) -> Heldout:
-    """Each validation conversation minus its last assistant turn is a prompt the model never
-    trained on; that turn, the answer it was trained to give, is the case's ideal. Case ids are
-    the validation file's line numbers, so they are stable across adoptions."""
-    lines: list[str] = []
-    missing: list[int] = []
-    with open(validation, encoding="utf-8") as fh:
+    """Each validation conversation minus its last assistant turn (or each validation prompt) is
+    a prompt the model never trained on; that turn (or the completion), the answer it was trained
+    to give, is the case's ideal. Case ids are the validation file's line numbers, so they are
+    stable across adoptions. Streamed a line at a time, written only when the bytes change."""
+    import filecmp
+    import os
+
+    cases, missing = 0, []
+    partial = dest.with_name(dest.name + ".download")
+    with open(validation, encoding="utf-8") as fh, open(partial, "wb") as out:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            messages = json.loads(line).get("messages") or []
-            last = messages[-1] if messages else {}
-            if not (isinstance(last, dict) and last.get("role") == "assistant" and isinstance(last.get("content"), str)
-                    and len(messages) > 1):
+            record = json.loads(line)
+            case: dict[str, Any] | None = None
+            if "messages" in record:
+                messages = record.get("messages") or []
+                last = messages[-1] if messages else {}
+                if (isinstance(last, dict) and last.get("role") == "assistant" and isinstance(last.get("content"), str)
+                        and len(messages) > 1):
+                    case = {"id": f"validation-{number}", "messages": messages[:-1], "ideal": last["content"]}
+            elif isinstance(record.get("prompt"), str) and isinstance(record.get("completion"), str):
+                case = {"id": f"validation-{number}", "prompt": record["prompt"], "ideal": record["completion"]}
+            if case is None:
                 missing.append(number)
                 continue
-            lines.append(canonical_json({"id": f"validation-{number}", "messages": messages[:-1],
-                                         "ideal": last["content"]}))
-    _write_if_changed(dest, "".join(f"{line}\n" for line in lines))
-    return Heldout(cases=len(lines), without_answer=missing)
+            out.write(canonical_json(case).encode("utf-8") + b"\n")
+            cases += 1
+        out.flush()
+        os.fsync(out.fileno())
+    if dest.is_file() and filecmp.cmp(dest, partial, shallow=False):
+        partial.unlink()
+    else:
+        os.replace(partial, dest)
+    return Heldout(cases=cases, without_answer=missing)
 
 
 def _eval_lines(name: str, heldout: Heldout | None) -> list[str]:
@@ -237,7 +394,7 @@ def _eval_lines(name: str, heldout: Heldout | None) -> list[str]:
 
 
 def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str],
-              heldout: Heldout | None = None) -> str:
+              heldout: Heldout | None = None, layout: Layout | None = None) -> str:
     """The spec, deterministic for the same job: comments record where every byte came from."""
     hp = {k: job.hyperparameters[k] for k in HYPERPARAMETERS if k in job.hyperparameters}
     unresolved = [k for k, v in hp.items() if v == "auto" or v is None]
@@ -254,6 +411,20 @@ def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str
     if "validation" in shas:
         lines.append(f"# validation file {job.validation_file}: ../data/adopted/{name}/validation.jsonl "
                      f"sha256 {shas['validation']}")
+    layout = layout or Layout("chat")
+    fmt = "chat_jsonl" if layout.kind == "chat" else "completion_jsonl"
+    if layout.kind == "chat":
+        template = "template: {type: chat}"
+    else:
+        template = f"template: {{type: completion, separator: {json.dumps(layout.separator)}, stop: {json.dumps(layout.stop)}}}"
+        lines += [
+            f"# completion data: every prompt ended with the separator {json.dumps(layout.separator)} and every",
+            f"# completion with the stop sequence {json.dumps(layout.stop)}; adopt took them off each line and the",
+            "# template puts them back (and one leading space on each completion) when ftspec builds the dataset",
+        ]
+        if layout.no_leading_space:
+            lines.append(f"# {layout.no_leading_space} completion(s) did not start with a space; the rebuilt "
+                         "dataset gives them one, as the legacy rules ask")
     lines += [
         "ftspec: 1",
         f"name: {name}",
@@ -265,10 +436,10 @@ def spec_text(name: str, job: Job, settings: dict[str, Any], shas: dict[str, str
         lines += [f"    {k}: {json.dumps(v)}" for k, v in sorted(provider_block.items())]
     lines += [
         "sources:",
-        f"  - {{name: train, path: ../data/adopted/{name}/train.jsonl, format: chat_jsonl, split: train}}",
-        *([f"  - {{name: validation, path: ../data/adopted/{name}/validation.jsonl, format: chat_jsonl, "
+        f"  - {{name: train, path: ../data/adopted/{name}/train.jsonl, format: {fmt}, split: train}}",
+        *([f"  - {{name: validation, path: ../data/adopted/{name}/validation.jsonl, format: {fmt}, "
            "split: validation}"] if "validation" in shas else []),
-        "template: {type: chat}",
+        template,
         "split: {validation: 0}",
         "hyperparameters: {" + ", ".join(f"{k}: {json.dumps(hp[k])}" for k in HYPERPARAMETERS) + "}",
         f"job: {{suffix: {json.dumps(_suffix(job) or name)}}}",
@@ -287,7 +458,11 @@ def _record(root: Path, spec_path: Path, job: Job, echo) -> Path:
     graph = SpecGraph(spec, root, echo=lambda line: None)
     try:
         if not graph.dataset_uptodate():
-            graph.run_dataset()
+            try:
+                graph.run_dataset()
+            except FtspecError as exc:
+                first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+                raise _Skip(f"job {job.id}: its data does not rebuild as a spec's dataset ({first}); not adopted") from None
         remote_ids = {"train": job.training_file, "validation": job.validation_file}
         for split, split_inputs in graph.upload_inputs().items():
             if not remote_ids.get(split):

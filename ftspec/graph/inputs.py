@@ -77,7 +77,7 @@ def resolved_hyperparameters(spec: Spec, n_train: int) -> dict[str, Any]:
     resolved = dict(resolve_hyperparameters(spec, n_train))
     if spec.job.get("method", "supervised") != "dpo":
         resolved.pop("beta", None)
-    return {k: v for k, v in resolved.items() if k not in ("local", "openai", "azure")}
+    return {k: v for k, v in resolved.items() if k not in ("local", "openai", "azure", "fireworks")}
 
 
 def job_inputs(spec: Spec, files: Mapping[str, str | None], hyperparameters: dict[str, Any]) -> dict[str, Any]:

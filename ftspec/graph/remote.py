@@ -65,10 +65,15 @@ class Garbage:
     provider: str
     files: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    # running (billed) unreferenced deployments; None for a provider that serves without them
+    deployments: list[dict[str, Any]] | None = None
     deleted: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"provider": self.provider, "files": self.files, "models": self.models, "deleted": self.deleted}
+        out = {"provider": self.provider, "files": self.files, "models": self.models, "deleted": self.deleted}
+        if self.deployments is not None:
+            out["deployments"] = self.deployments
+        return out
 
 
 def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False) -> list[Garbage]:
@@ -76,7 +81,10 @@ def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False
 
     Only ftspec's own objects are candidates: files the provider says ftspec uploaded
     (``Provider.owns_file``) and models it says ftspec trained (``owns_model``) that this
-    project's receipts recorded; nothing else in the account is ever touched.
+    project's receipts recorded; nothing else in the account is ever touched. For providers
+    that serve through deployments (``capabilities.deployment``): running deployments ftspec
+    made (``owns_deployment``) that no lockfile names (a spec with ``deployment.keep`` names
+    its own), deleted first so their models can go.
     """
     from ftspec.providers import provider_for_spec
     from ftspec.spec import load_spec
@@ -84,6 +92,7 @@ def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False
     locked = locked_specs(root)
     referenced_files = {fid for _, lock in locked for fid in (lock.get("files") or {}).values() if fid}
     referenced_models = {lock.get("model") for _, lock in locked if lock.get("model")}
+    referenced_deployments = {(lock.get("deployment") or {}).get("id") for _, lock in locked} - {None}
     paths = spec_paths or [spec for spec, _ in locked]
     state = State(root)
     ours = {r.get("fine_tuned_model") for r in state.receipts("jobs") if r.get("fine_tuned_model")}
@@ -103,7 +112,16 @@ def gc(root: Path, spec_paths: list[Path] | None = None, *, delete: bool = False
                     garbage.files.append({"id": f.id, "filename": f.filename, "bytes": f.bytes})
             garbage.models = sorted(m for m in provider.list_models()
                                     if provider.owns_model(m) and m in ours and m not in referenced_models)
+            if provider.capabilities.deployment:
+                garbage.deployments = [{"id": d.id, "model": d.model, "state": d.state}
+                                       for d in provider.list_deployments()
+                                       if provider.owns_deployment(d) and d.id not in referenced_deployments]
             if delete:
+                for dep in garbage.deployments or []:
+                    provider.undeploy(dep["id"])
+                    for receipt in state.receipts("deployments"):
+                        if receipt.get("id") == dep["id"] and receipt.get("status") != "deleted":
+                            state.save_receipt(scope, "deployments", receipt["key"], {**receipt, "status": "deleted"})
                 for f in garbage.files:
                     provider.delete_file(f["id"])
                 for model in garbage.models:

@@ -34,6 +34,7 @@ class SpecStatus:
     summary: str
     warnings: list[str] = field(default_factory=list)  # shutdown dates close or past
     refused: str | None = None  # why a build would refuse the new job it needs
+    keep_deployment: bool = False  # the spec keeps its deployment running after the build
 
     def to_json(self) -> dict[str, Any]:
         return {"spec": self.spec, "summary": self.summary, "tasks": [t.to_json() for t in self.tasks],
@@ -79,10 +80,14 @@ def spec_status(spec, root: Path | None = None, *, dataset: Any | None = None) -
     if hp_changes and not sha_changed:
         chain.extend(r.split(" changed")[0] + " changed" for r in hp_changes)
     wait = add("wait", g.wait_check(job))
+    deploy = add("deploy", g.deploy_check(wait)) if g.deploy_needed else None
     for eval_name in g.eval_names:
         add(f"eval.{eval_name}", g.eval_check(eval_name, wait))
+    if deploy is not None and not g.keep_deployment:
+        add("undeploy", g.undeploy_check(deploy))
     add("lock", g.lock_check(any(not t.uptodate for t in tasks)))
-    return SpecStatus(name, tasks, _summary(chain, tasks), *_shutdown(g, job, shas, counts.get("train", 0)))
+    return SpecStatus(name, tasks, _summary(chain, tasks), *_shutdown(g, job, shas, counts.get("train", 0)),
+                      keep_deployment=g.keep_deployment)
 
 
 def _shutdown(g: SpecGraph, job: Check, shas: dict[str, Any], n_train: int) -> tuple[list[str], str | None]:
@@ -145,6 +150,9 @@ def plan_actions(spec, *, dataset: Any | None = None) -> list[tuple[str, str]]:
             out.append((task, f"run, PAID (the estimated cost above): {why}"))
         elif task == "upload":
             out.append((task, f"run (storage only): {why}"))
+        elif task == "deploy":
+            out.append((task, f"run, PAID (a deployment bills while it runs; "
+                              f"{'kept' if status.keep_deployment else 'removed after the evals'}): {why}"))
         else:
             out.append((task, f"run: {why}"))
     return out

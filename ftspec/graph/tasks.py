@@ -1,5 +1,13 @@
 """One spec compiled into doit tasks: dataset -> upload -> job -> wait -> evals -> lock.
 
+A provider whose fine-tunes answer only once deployed (``Capabilities.deployment``: Fireworks)
+gets ``wait -> deploy -> evals -> undeploy -> lock``: the deployment (billed while it runs) is
+its own task with its own receipt (``receipts/<scope>/deployments/<key>.json``, written the
+moment the provider answers), made only when an eval needs the model served or the spec keeps
+it (``providers.<p>.deployment.keep``), and removed after the evals unless kept. ``close()``
+removes one this build started if an eval failed or the build was interrupted; after a SIGKILL
+the receipt remains and ``ftspec gc`` lists the deployment (no lockfile names it).
+
 The staleness engine: each task has one ``*_check`` method answering "up to date? if not, why,
 and what can be reused?" (a ``Check``) from its inputs (``inputs.py``) and the state recorded by
 its last success. doit's ``uptodate`` reads that answer when doit reaches the task (after its
@@ -69,6 +77,9 @@ class SpecGraph:
         self._provider = None
         self.scope = inp.provider_scope(spec)
         self.files = inp.dataset_files(spec, self.root)
+        self.deploys = _needs_deployment(spec.provider)
+        self.keep_deployment = bool((spec.provider_settings.get("deployment") or {}).get("keep", False))
+        self._started: list[dict[str, Any]] = []  # deployments this run used (close() removes unkept ones)
 
     # ---- names ----------------------------------------------------------------------------
     def name(self, task: str) -> str:
@@ -88,8 +99,31 @@ class SpecGraph:
         return self._provider
 
     def close(self) -> None:
-        if self._provider is not None:
-            self._provider.close()
+        try:
+            self._teardown_started()
+        finally:
+            if self._provider is not None:
+                self._provider.close()
+
+    def _teardown_started(self) -> None:
+        """A deployment this run used and does not keep is never left running: an eval that
+        failed or an interrupt skipped the undeploy task, so remove it here."""
+        for receipt in self._started:
+            current = self.state.receipt(self.scope, "deployments", receipt["key"]) or receipt
+            if self.keep_deployment or current.get("status") == "deleted":
+                continue
+            try:
+                self._undeploy(current)
+            except Exception as exc:  # noqa: BLE001 - report it, and gc still lists it
+                self.echo(f"{self.spec.name}: warning: deployment {current['id']} is still running and "
+                          f"billed ({exc}); `ftspec gc --yes` removes it")
+        self._started = []
+
+    @property
+    def deploy_needed(self) -> bool:
+        """A deploy task exists: the provider serves fine-tunes only on deployments, and an eval
+        needs the model served or the spec keeps a deployment."""
+        return self.deploys and (bool(self.eval_names) or self.keep_deployment)
 
     # ---- doit task dicts --------------------------------------------------------------------
     def task_dicts(self) -> list[dict[str, Any]]:
@@ -101,11 +135,19 @@ class SpecGraph:
         for task, action, check in chain:
             out.append(self._task(task, action, check, [previous] if previous else []))
             previous = task
+        served_by = "wait"
+        if self.deploy_needed:
+            out.append(self._task("deploy", self.run_deploy, self.deploy_uptodate, ["wait"]))
+            served_by = "deploy"
         for name in self.eval_names:
             out.append(self._task(f"eval.{name}", _bind(self.run_eval, name),
-                                  _bind(self.eval_uptodate, name), ["wait"]))
-        out.append(self._task("lock", self.run_lock, self.lock_uptodate,
-                              ["wait", *[f"eval.{n}" for n in self.eval_names]]))
+                                  _bind(self.eval_uptodate, name), [served_by]))
+        before_lock = ["wait", *[f"eval.{n}" for n in self.eval_names]]
+        if self.deploy_needed and not self.keep_deployment:
+            out.append(self._task("undeploy", self.run_undeploy, self.undeploy_uptodate,
+                                  ["deploy", *[f"eval.{n}" for n in self.eval_names]]))
+            before_lock.append("undeploy")
+        out.append(self._task("lock", self.run_lock, self.lock_uptodate, before_lock))
         return out
 
     def _task(self, task: str, action, check, deps: list[str]) -> dict[str, Any]:
@@ -462,6 +504,112 @@ class SpecGraph:
             raise Stale("no model")
         return recorded["outputs"]["fine_tuned_model"]
 
+    # ---- deploy / undeploy (providers with ``capabilities.deployment``) -----------------------
+    def deployment_key(self, model: str) -> str:
+        return inp.idempotency_key({"scope": self.scope, "model": model})
+
+    def _deploy_receipt(self, model: str) -> dict[str, Any] | None:
+        return self.state.receipt(self.scope, "deployments", self.deployment_key(model))
+
+    def deploy_check(self, model: Check) -> Check:
+        """Up to date when nothing needs the model served (every eval is up to date and the
+        deployment is not kept), or a kept deployment of this model is recorded ready."""
+        if not model.uptodate:
+            return Check.of(["model changes"])
+        try:
+            current = self._model()
+        except Stale:
+            return Check.of(["no model"])
+        if self.keep_deployment:
+            receipt = self._deploy_receipt(current)
+            if receipt is not None and receipt.get("status") == "ready":
+                return Check(True)
+            return Check.of(["kept deployment not running" if receipt else "never deployed"])
+        stale = [n for n in self.eval_names if not self.eval_check(n, Check(True)).uptodate]
+        return Check.of([f"eval '{n}' needs the model served" for n in stale])
+
+    def deploy_uptodate(self) -> bool:
+        return self.deploy_check(Check(True)).uptodate
+
+    def run_deploy(self) -> None:
+        model = self._model()
+        key = self.deployment_key(model)
+        found = self.provider.find_deployment(model)
+        if found is not None:
+            self.echo(f"{self.spec.name}: deployment found on {self.spec.provider}: {found.id} ({found.state}, reused)")
+            dep = found
+        else:
+            dep = self.provider.deploy(model)
+            self.echo(f"{self.spec.name}: deploying {model} as {dep.id} (billed while it runs; "
+                      + ("kept after the build: `ftspec gc` lists it once no lockfile names it)"
+                         if self.keep_deployment else "removed after the evals)"))
+        receipt = {"key": key, "id": dep.id, "model": model, "served_model": dep.served_model,
+                   "status": dep.state, "spec": self.spec.name, "provider": self.spec.provider,
+                   "keep": self.keep_deployment}
+        self.state.save_receipt(self.scope, "deployments", key, receipt)
+        self._started.append(receipt)  # found or new: a failed run never leaves it running
+        dep = self._wait_deployment(dep.id)
+        receipt = {**receipt, "status": dep.state, "served_model": dep.served_model}
+        self.state.save_receipt(self.scope, "deployments", key, receipt)
+        self.state.save_task(self.spec.name, "deploy", {"model": model},
+                             {"id": dep.id, "key": key, "served_model": dep.served_model})
+        self.echo(f"{self.spec.name}: deployment {dep.id} ready")
+
+    def _wait_deployment(self, deployment_id: str):
+        import time
+
+        from ftspec.errors import ProviderError
+        from ftspec.graph.wait import MAX_WAIT_S
+
+        interval = float(getattr(self.provider, "poll_interval", 10.0))
+        deadline = time.monotonic() + min(MAX_WAIT_S, 6 * 3600)
+        while True:
+            dep = self.provider.get_deployment(deployment_id)
+            if dep.state == "ready":
+                return dep
+            if not dep.live:
+                raise ProviderError(f"{self.spec.provider}: deployment {deployment_id} is {dep.state}")
+            if time.monotonic() > deadline:
+                raise ProviderError(f"{self.spec.provider}: deployment {deployment_id} not ready after 6 h")
+            time.sleep(interval)
+
+    def _served_model(self) -> str:
+        """What eval requests name: the deployment's route when the provider needs one."""
+        model = self._model()
+        if not self.deploy_needed:
+            return model
+        recorded = self.state.task(self.spec.name, "deploy")
+        if recorded is None or recorded["inputs"] != {"model": model}:
+            raise Stale("model not deployed")
+        return str(recorded["outputs"]["served_model"])
+
+    def undeploy_check(self, deploy: Check) -> Check:
+        if not deploy.uptodate:
+            return Check.of(["a new deployment is removed after the evals"])
+        recorded = self.state.task(self.spec.name, "deploy")
+        if recorded is None:
+            return Check(True)
+        receipt = self.state.receipt(self.scope, "deployments", recorded["outputs"]["key"])
+        if receipt is None or receipt.get("status") == "deleted":
+            return Check(True)
+        return Check.of([f"deployment {receipt['id']} still running"])
+
+    def undeploy_uptodate(self) -> bool:
+        return self.undeploy_check(Check(True)).uptodate
+
+    def run_undeploy(self) -> None:
+        recorded = self.state.task(self.spec.name, "deploy")
+        if recorded is None:
+            return
+        receipt = self.state.receipt(self.scope, "deployments", recorded["outputs"]["key"])
+        if receipt is not None and receipt.get("status") != "deleted":
+            self._undeploy(receipt)
+
+    def _undeploy(self, receipt: dict[str, Any]) -> None:
+        self.provider.undeploy(receipt["id"])
+        self.state.save_receipt(self.scope, "deployments", receipt["key"], {**receipt, "status": "deleted"})
+        self.echo(f"{self.spec.name}: undeployed {receipt['id']}")
+
     # ---- evals ------------------------------------------------------------------------------
     def eval_cfg(self, name: str) -> dict[str, Any]:
         return next(e for e in self.spec.evals if e["name"] == name)
@@ -495,7 +643,7 @@ class SpecGraph:
 
         inputs = self.eval_inputs(name)
         events = self.provider.list_events(self._job_out()["id"])
-        summary = runner.run_eval_set(self.spec, self.eval_cfg(name), self._model(), self.provider,
+        summary = runner.run_eval_set(self.spec, self.eval_cfg(name), self._served_model(), self.provider,
                                       project_root=self.root, events=events)
         self.state.save_task(self.spec.name, f"eval.{name}", inputs, summary)
         self.echo(f"{self.spec.name}: eval '{name}' done: {summary.get('report')}")
@@ -523,6 +671,11 @@ class SpecGraph:
             artifacts = model_lock_entry(self.spec, self.root, self.provider, out.get("fine_tuned_model"))
             if artifacts:
                 lock["artifacts"] = artifacts
+        if self.deploy_needed and self.keep_deployment:  # gc keeps what a lockfile names
+            deployed = self.state.task(self.spec.name, "deploy")
+            if deployed is not None and deployed["inputs"] == {"model": out.get("fine_tuned_model")}:
+                lock["deployment"] = {"id": deployed["outputs"]["id"],
+                                      "served_model": deployed["outputs"]["served_model"]}
         return lock
 
     @property
@@ -560,6 +713,17 @@ class SpecGraph:
 class Stale(Exception):
     """The engine's own signal: an upstream result is missing, so the task is stale (and cannot
     run yet). Any other exception in a check is a bug and surfaces as one."""
+
+
+def _needs_deployment(provider: str) -> bool:
+    """The provider's capability flag, read from its class (nothing is started)."""
+    from ftspec.errors import ProviderNotFoundError
+    from ftspec.providers import provider_class
+
+    try:
+        return bool(provider_class(provider).capabilities.deployment)
+    except ProviderNotFoundError:
+        return False  # the build reports the missing provider where it first needs it
 
 
 def _check(fn):

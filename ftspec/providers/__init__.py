@@ -1,6 +1,6 @@
 """Layer 3: providers, discovered through the entry-point group ``ftspec.providers``.
 
-The built-ins (openai, azure, local, together) register through the same entry points as any plugin;
+The built-ins (openai, azure, local, together, fireworks) register through the same entry points as any plugin;
 ``_BUILTIN`` only covers running from a source tree that was never pip-installed.
 """
 
@@ -21,8 +21,10 @@ _BUILTIN = {
     "azure": "ftspec.providers.openai:AzureOpenAIProvider",
     "local": "ftspec.providers.local:LocalProvider",
     "together": "ftspec.providers.together:TogetherProvider",
+    "fireworks": "ftspec.providers.fireworks:FireworksProvider",
 }
-_EXTRAS = {"local": "pip install 'ftspec[local]'", "together": "pip install 'ftspec[together]'"}
+_EXTRAS = {"local": "pip install 'ftspec[local]'", "together": "pip install 'ftspec[together]'",
+           "fireworks": "pip install 'ftspec[fireworks]'"}
 
 
 @cache
@@ -101,4 +103,8 @@ def provider_problems(spec, check_files: bool) -> list:
     if spec.provider not in names:
         return [spec.problem(("provider",), f"unknown provider '{spec.provider}'"
                                             f"{did_you_mean(spec.provider, names)}; known: {', '.join(names)}")]
-    return []
+    try:
+        cls = provider_class(spec.provider)
+    except ProviderNotFoundError:
+        return []  # reported where the provider is first needed, with the install line
+    return list(cls.spec_problems(spec))

@@ -36,6 +36,10 @@ class Capabilities:
     multiple_choices: bool = False  # ``ChatRequest.n > 1`` in one call
     native_batching: bool = False  # ``chat_batch`` batches on the device; call it as is
     checkpoints: bool = False  # ``list_checkpoints``
+    # a fine-tuned model answers only once deployed (a paid, running endpoint): the graph runs a
+    # ``deploy`` task before evals and an ``undeploy`` task after them (``find_deployment``,
+    # ``deploy``, ``get_deployment``, ``undeploy``, ``list_deployments``, ``owns_deployment``)
+    deployment: bool = False
 
 
 @dataclass
@@ -123,6 +127,22 @@ class ChatResult:
 
 
 @dataclass
+class Deployment:
+    """A running endpoint serving one fine-tuned model (``Capabilities.deployment``)."""
+
+    id: str
+    model: str  # the fine-tuned model it serves
+    served_model: str  # what chat requests name as ``model``
+    state: str  # creating | ready | failed | deleting | deleted | <the provider's own word>
+    created_at: int = 0
+
+    @property
+    def live(self) -> bool:
+        """Running (or starting): billed until undeployed."""
+        return self.state not in ("failed", "deleting", "deleted")
+
+
+@dataclass
 class ModelInfo:
     """What a provider knows about a base model it trains (the local provider's ``model_info``)."""
 
@@ -159,6 +179,21 @@ def resolve_auto(requested: dict[str, Any], resolved: dict[str, Any], provider_r
             for key, value in resolved.items() if value is not None}
 
 
+@dataclass
+class MigratedHyperparameters:
+    """What ``ftspec migrate`` writes for a target provider: the spec's ``hyperparameters``
+    values, the provider's own block (``hyperparameters.<provider>``), and one comment line per
+    decision, so the new spec says why each number is what it is."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _rate(value: float | None) -> str:
+    return "an unpublished rate" if value is None else f"{value:g}"
+
+
 class Provider(ABC):
     """A fine-tuning backend. Built-ins and plugins register under ``ftspec.providers``."""
 
@@ -170,6 +205,59 @@ class Provider(ABC):
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         self.settings = settings
         self.project_root = project_root
+
+    # ---- migration (``ftspec migrate --to NAME``) --------------------------------------------
+    # The learning rate that ``learning_rate_multiplier: 1.0`` means on this provider, when known.
+    default_learning_rate: ClassVar[float | None] = None
+
+    @classmethod
+    def default_base_model(cls) -> str | None:
+        """The base model a migration to this provider starts from: the base-model table's
+        ``providers.<name>.default_base_model``; None means ``--base-model`` is required."""
+        from ftspec.data.base_models import provider_default_base_model
+
+        return provider_default_base_model(cls.name)
+
+    @classmethod
+    def migrate_hyperparameters(cls, hp: dict[str, Any], *, source: type[Provider]) -> MigratedHyperparameters:
+        """Map a job's resolved hyperparameters (``n_epochs``, ``batch_size``,
+        ``learning_rate_multiplier``) from ``source`` to this provider.
+
+        The default: the same number of epochs (the same passes over the same data) and batch
+        size; ``learning_rate_multiplier`` is reset to 1.0. A multiplier scales its own provider's
+        base rate (OpenAI's is unpublished and depends on the model and batch size), so it is
+        not a learning rate and its value does not carry over; the target starts at its own
+        default and the parity report says whether that holds up. Providers override this to
+        map onto their own knobs.
+        """
+        out = MigratedHyperparameters()
+        epochs = hp.get("n_epochs")
+        if isinstance(epochs, int):
+            out.values["n_epochs"] = epochs
+            out.notes.append(f"n_epochs {epochs}: kept (the same passes over the same data)")
+        batch = hp.get("batch_size")
+        if isinstance(batch, int):
+            out.values["batch_size"] = batch
+            out.notes.append(f"batch_size {batch}: kept")
+        multiplier = hp.get("learning_rate_multiplier")
+        out.values["learning_rate_multiplier"] = 1.0
+        if isinstance(multiplier, int | float):
+            was = (f"{source.name}'s learning_rate_multiplier {multiplier:g} scaled {source.name}'s own base "
+                   f"rate ({_rate(source.default_learning_rate)}); it is not a learning rate and does not carry over")
+        else:
+            was = f"{source.name} reported no learning_rate_multiplier"
+        out.notes.append(f"learning_rate_multiplier 1.0: {was}; 1.0 is {cls.learning_rate_meaning()}")
+        return out
+
+    @classmethod
+    def learning_rate_meaning(cls) -> str:
+        """What ``learning_rate_multiplier: 1.0`` means on this provider, in a few words."""
+        return f"{cls.name}'s default learning rate ({_rate(cls.default_learning_rate)})"
+    @classmethod
+    def spec_problems(cls, spec: Any) -> list[Any]:
+        """Located problems with ``spec`` for this provider, found offline at validate time
+        (e.g. a base model the service does not tune); ``Problem``s from ``spec.problem``."""
+        return []
 
     # ---- files -----------------------------------------------------------------------------
     @abstractmethod
@@ -228,6 +316,32 @@ class Provider(ABC):
     def token_counter(self, base_model: str):
         """An exact ``TokenCounter`` for this base model, or None to use ftspec's table."""
         return None
+
+    # ---- deployments (only with ``capabilities.deployment``) ------------------------------
+    def find_deployment(self, model_id: str) -> Deployment | None:
+        """The live deployment ftspec made for ``model_id`` (found by its derived id), if any."""
+        return None
+
+    def deploy(self, model_id: str) -> Deployment:
+        """Start serving ``model_id`` under an id derived from it (so a retry finds it)."""
+        from ftspec.errors import ProviderError
+
+        raise ProviderError(f"provider '{self.name}' serves models without a deployment")
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        from ftspec.errors import ProviderError
+
+        raise ProviderError(f"provider '{self.name}' serves models without a deployment")
+
+    def undeploy(self, deployment_id: str) -> None:  # noqa: B027 - a no-op without deployments
+        """Stop and delete a deployment; one already gone is not an error."""
+
+    def list_deployments(self) -> list[Deployment]:
+        return []
+
+    def owns_deployment(self, deployment: Deployment) -> bool:
+        """Whether ftspec made ``deployment`` (so ``ftspec gc`` may remove it)."""
+        return False
 
     # ---- inference -------------------------------------------------------------------------
     @abstractmethod

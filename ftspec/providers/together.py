@@ -33,6 +33,7 @@ from ftspec.providers.base import (
     Job,
     JobEvent,
     JobRequest,
+    MigratedHyperparameters,
     Provider,
     RemoteFile,
     api_key_from_env,
@@ -157,6 +158,22 @@ class TogetherProvider(Provider):
     capabilities = Capabilities(supervised=True, dpo=True, chat=True, completions=True, embeddings=False,
                                 exact_tokens=False, metrics_events=True, cancel=True, delete_model=True,
                                 multiple_choices=False, native_batching=False, checkpoints=False)
+
+    default_learning_rate = BASE_LEARNING_RATE
+
+    @classmethod
+    def migrate_hyperparameters(cls, hp: dict[str, Any], *, source: type[Provider]) -> MigratedHyperparameters:
+        """Epochs kept; the multiplier reset to 1.0 (Together's 1e-5, see ``job_parameters``);
+        batch size left to Together (``"max"``): each model has its own minimum batch size,
+        often above what OpenAI chose, and Together packs examples, so a small number from
+        another provider means something else here."""
+        out = super().migrate_hyperparameters(hp, source=source)
+        batch = out.values.pop("batch_size", None)
+        out.notes = [n for n in out.notes if not n.startswith("batch_size")]
+        out.notes.append(f"batch_size auto (Together's \"max\"): {source.name} used {batch}; Together sets a minimum "
+                         "batch size per model and packs examples, so that number does not carry over")
+        out.notes.append("LoRA: always (lora: true); rank, alpha and the rest go in hyperparameters.together")
+        return out
 
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         super().__init__(settings, project_root=project_root)
@@ -289,9 +306,11 @@ class TogetherProvider(Provider):
                                    level=EVENT_LEVEL.get(str(e.level or "info").lower(), "info"),
                                    message=e.message or "", type="message", data=data))
         events.sort(key=lambda ev: ev.created_at)  # stable: the API's order within a second
-        return (events + self._metrics_events(job_id, total))[-limit:]
+        # metric rows carry no time: they are as recent as the latest event, so the list stays oldest first
+        latest = events[-1].created_at if events else 0
+        return (events + self._metrics_events(job_id, total, latest))[-limit:]
 
-    def _metrics_events(self, job_id: str, total_steps: int | None) -> list[JobEvent]:
+    def _metrics_events(self, job_id: str, total_steps: int | None, created_at: int) -> list[JobEvent]:
         metrics = self._call("list metrics", self.client.fine_tuning.list_metrics, job_id).metrics or []
         out = []
         for row in metrics:
@@ -303,7 +322,7 @@ class TogetherProvider(Provider):
                 data["train_loss"] = row["train/loss"]
             if "eval/loss" in row:
                 data["valid_loss"] = row["eval/loss"]
-            out.append(JobEvent(id=f"{job_id}-metrics-{int(step)}-{len(out)}", created_at=0, level="info",
+            out.append(JobEvent(id=f"{job_id}-metrics-{int(step)}-{len(out)}", created_at=created_at, level="info",
                                 message=f"step {int(step)}", type="metrics", data=data))
         return out
 

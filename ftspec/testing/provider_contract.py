@@ -2,8 +2,9 @@
 
 ftspec's money-safety rests on a few promises a provider makes (see ``Provider``): what it
 uploaded or created under an idempotency key it can find again, a failed or cancelled job is
-never handed back for reuse, cancel stops a job, events come oldest first, and ``gc`` may
-collect what it owns. These checks exercise exactly those promises through the public protocol,
+never handed back for reuse, cancel stops a job, events come oldest first, ``gc`` may
+collect what it owns, and a provider whose models need a deployment finds it again by model
+and removes it. These checks exercise exactly those promises through the public protocol,
 so a third-party provider gets the same guarantees the built-ins do by running them.
 
 Use: subclass ``ProviderContract`` in a test module (name it ``Test...``) and give it a
@@ -127,3 +128,28 @@ class ProviderContract:
         assert provider.find_job("contract-cancel-1") is None  # a cancelled job is never reused
         # (cancelling a finished job again is not promised: OpenAI answers HTTP 400, so
         # ``ftspec cancel`` checks ``get_job(...).done`` first)
+
+    def test_deployment_found_by_model_and_removed(self, harness, provider, tmp_path):
+        """Providers that serve fine-tunes only on deployments (``capabilities.deployment``):
+        a second ``deploy`` of the same model finds the first (no second paid endpoint), gc may
+        collect it, and ``undeploy`` removes it (twice is not an error)."""
+        if not provider.capabilities.deployment:
+            pytest.skip("provider serves models without deployments")
+        file = provider.upload(harness.training_file(tmp_path, "train.jsonl"), idempotency_key="contract-deploy-file")
+        job = wait_done(provider, provider.create_job(harness.job_request(file.id, "contract-deploy-1")).id)
+        assert job.status == "succeeded" and job.fine_tuned_model
+        first = provider.deploy(job.fine_tuned_model)
+        again = harness.provider().deploy(job.fine_tuned_model)  # a rebuild after a crash
+        assert again.id == first.id and first.live
+        found = provider.find_deployment(job.fine_tuned_model)
+        assert found is not None and found.id == first.id and found.model == job.fine_tuned_model
+        listed = {d.id: d for d in provider.list_deployments()}
+        assert first.id in listed and provider.owns_deployment(listed[first.id])
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while provider.get_deployment(first.id).state != "ready":
+            assert time.monotonic() < deadline, "the deployment never became ready"
+            time.sleep(POLL_S)
+        provider.undeploy(first.id)
+        provider.undeploy(first.id)
+        assert provider.find_deployment(job.fine_tuned_model) is None
+        assert first.id not in {d.id for d in provider.list_deployments()}

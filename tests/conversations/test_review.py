@@ -122,3 +122,22 @@ def test_invalid_review_file_is_a_located_error(project, ftspec, content, expect
     result = ftspec("dataset", "spec.yaml", "--out", "out", cwd=project)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == expected
+
+
+def test_an_edit_replaces_the_messages_and_keeps_the_tools(tmp_path, ftspec):
+    tools = [{"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}]
+    row = {"messages": [{"role": "user", "content": "where is order 7?"},
+                        {"role": "assistant", "content": "shipped."}], "tools": tools}
+    (tmp_path / ".ftspec").mkdir()
+    (tmp_path / "chat.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    write_spec(tmp_path, [{"name": "chat", "path": "chat.jsonl", "format": "chat_jsonl"}], review="reviews/conv.yaml")
+    assert ftspec("review", "spec.yaml", cwd=tmp_path).returncode == 0
+    decisions_file = tmp_path / "reviews/conv.yaml"
+    data = yaml.safe_load(decisions_file.read_text(encoding="utf-8"))
+    data["examples"][0].update(decision="edit", messages=[{"role": "user", "content": "where is order 7?"},
+                                                          {"role": "assistant", "content": "Shipped on Monday."}])
+    decisions_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    built = ftspec("dataset", "spec.yaml", "--out", "out", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    [record] = records(tmp_path / "out/train.jsonl")
+    assert record["messages"][-1]["content"] == "Shipped on Monday." and record["tools"] == tools

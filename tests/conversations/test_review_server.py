@@ -376,6 +376,7 @@ def test_page_is_self_contained_and_shows_source_context(in_process):
     text = page.decode("utf-8")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text) and "<link" not in text
     assert "<script>" in text and "<title>Review: conv</title>" in text
+    assert request(server.port, "GET", "/favicon.ico")[0] == 204  # no 404 in the browser console
     # a generated example carries its source chunk in meta; the page shows it beside the example
     generated = Example({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
                         Origin("gen", "docs/guide.md", 12), meta={"chunk": "## Refunds\nWithin 30 days."})

@@ -8,38 +8,12 @@ really follow the data each revision built.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from e2e_helpers import KEY_ENV, ftspec, git
+from fake_openai import FakeOpenAI
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))
-
-from fake_openai import FakeOpenAI  # noqa: E402
-
-KEY_ENV = "FTSPEC_E2E_OPENAI_KEY"
-API_KEY = "sk-e2e-SECRET-0c1d2e3f4a5b6c7d"
 QUESTIONS = [f"How do I reset router {i}?" for i in range(12)]
-
-
-@pytest.fixture
-def server():
-    srv = FakeOpenAI(api_key=API_KEY).start()
-    yield srv
-    srv.stop()
-    assert srv.violations == []
-
-
-def git(project: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
-
-
-def ftspec(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, KEY_ENV: API_KEY}
-    return subprocess.run([sys.executable, "-m", "ftspec", *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 def write_data(project: Path, answers: dict[int, str] | None = None) -> None:

@@ -167,3 +167,60 @@ def test_unknown_revision_and_missing_lockfile_are_one_line(repo, capsys):
     assert code == 1
     assert err == ("error: HEAD has no lockfile for specs/bot.yaml (specs/bot.lock); "
                    "build the spec and commit its lockfile first\n")
+
+
+def _record_v1_baseline(repo) -> None:
+    """The v1 model's answers frozen as ``ftspec eval --record-baseline`` writes them."""
+    from ftspec.evals.baseline import dumps_baseline
+
+    report = json.loads((repo / "reports" / "bot" / "smoke.json").read_text(encoding="utf-8"))
+    (repo / "baselines").mkdir(exist_ok=True)
+    (repo / "baselines" / "bot.json").write_text(dumps_baseline({
+        "ftspec_baseline": 1, "spec": "bot", "provider": "local", "base_model": "gemma-3-270m",
+        "model": "ft:bot:v1", "recorded_on": "2026-06-01",
+        "evals": {"smoke": {"cases": report["cases"], "summary": report["summary"]}}}), encoding="utf-8")
+
+
+def test_two_specs_show_parity_with_the_recorded_baseline(repo, capsys):
+    """The new spec names the old model's recorded answers (``baseline:``): diff compares the
+    new report with them case by case, calling no model, and gates on the cases that got worse."""
+    git(repo, "checkout", "-q", "HEAD~1", "--", "specs", "data", "reports")  # v1 in the working tree
+    _record_v1_baseline(repo)
+    new_path = repo / "specs" / "bot-new.yaml"
+    new_path.write_text(SPEC.format(system="Answer in one word.", epochs=2).replace("name: bot", "name: bot-new")
+                        + "baseline: ../baselines/bot.json\n", encoding="utf-8")
+    spec = load_spec(new_path)
+    fake = EvalFakeProvider({"answers": WORSE})
+    summary = run_eval_set(spec, spec.evals[0], "ft:bot-new", fake, project_root=repo)
+    assert len(fake.requests) == 2  # only the new model was asked; the baseline is the file
+    lock = json.loads((repo / "specs" / "bot.lock").read_text(encoding="utf-8"))
+    write_lock(repo / "specs" / "bot-new.lock", {**lock, "model": "ft:bot-new", "evals": {"smoke": summary}})
+
+    code, out, err = ftspec(capsys, "diff", "specs/bot.yaml", "specs/bot-new.yaml", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["baseline"] == {"file": "baselines/bot.json", "model": "ft:bot:v1", "recorded_on": "2026-06-01"}
+    parity = result["evals"]["smoke"]["parity"]
+    assert (parity["old"]["pass_rate"], parity["new"]["pass_rate"]) == (1.0, 0.5)
+    assert parity["worse"] == ["dhcp"] and parity["better"] == [] and parity["compared"] == 2
+    rows = {r["id"]: r for r in parity["cases"]}
+    assert rows["sockets"]["change"] == "same"
+    assert rows["dhcp"]["old"]["outputs"] == ["DHCP 클라이언트를 켜고 IP를 받습니다."]
+    assert rows["dhcp"]["new"]["outputs"] == ["모르겠습니다."]
+    assert result["regressions"] == 1
+
+    code, out, err = ftspec(capsys, "diff", "specs/bot.yaml", "specs/bot-new.yaml", "--fail-on-regression")
+    assert code == 1 and err == "error: 1 eval case regressed (--fail-on-regression)\n"
+    assert "eval smoke: parity with the recorded baseline (baselines/bot.json: ft:bot:v1, recorded 2026-06-01" in out
+    assert "pass rate: 100.0% -> 50.0% (2/2 -> 1/2)" in out
+    assert "cases worse: 1 (dhcp); better: 0; compared 2" in out
+    assert "dhcp [regressed: passed -> failed]" in out and "sockets [same]" in out
+    assert "    old: passed" in out and "    new: failed" in out
+    code, out, _ = ftspec(capsys, "diff", "specs/bot.yaml", "specs/bot-new.yaml", "--format", "markdown")
+    assert code == 0 and "### Eval `smoke`: parity with the recorded baseline" in out
+    assert "| pass rate | 100.0% | 50.0% |" in out and "| `dhcp` | regressed: passed -> failed |" in out
+
+    html = (repo / "reports" / "bot-new" / "smoke.html").read_text(encoding="utf-8")
+    assert "<section id='parity'><h2>Parity with the recorded baseline (recorded 2026-06-01)</h2>" in html
+    assert "<tr class='parity-regressed'><td><b>dhcp</b></td>" in html
+    assert "cases worse</td><td></td><td class='bad'>1: dhcp</td>" in html

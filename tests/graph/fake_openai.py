@@ -80,6 +80,8 @@ class FakeOpenAI:
         self.chat_gate = threading.Event()
         self.chat_started = 0
         self.chat_answered: list[tuple[str, str]] = []  # (model, last user turn) of every answer sent
+        # crash tests: file content is sent in 64 KiB chunks with this pause between them
+        self.content_chunk_delay = 0.0
         self._ids = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -284,7 +286,7 @@ def _handler(server: FakeOpenAI):
                 self._send_error(exc.status, exc.message, exc.code)
                 return
             if isinstance(payload, bytes):
-                self._send(status, payload, "application/octet-stream")
+                self._send(status, payload, "application/octet-stream", chunk_delay=server.content_chunk_delay)
                 return
             schema = (op["responses"].get(str(status), {}).get("content", {})
                       .get("application/json", {}).get("schema"))
@@ -329,7 +331,8 @@ def _handler(server: FakeOpenAI):
                 server.violations.append(f"error response: {p}")
             self._send(status, json.dumps(payload).encode(), "application/json", headers)
 
-        def _send(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        def _send(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None,
+                  chunk_delay: float = 0.0) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -337,7 +340,13 @@ def _handler(server: FakeOpenAI):
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                if not chunk_delay:
+                    self.wfile.write(data)
+                    return
+                for start in range(0, len(data), 65536):
+                    self.wfile.write(data[start:start + 65536])
+                    self.wfile.flush()
+                    time.sleep(chunk_delay)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 

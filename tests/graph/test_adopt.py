@@ -111,10 +111,12 @@ def test_adopt_one_job_and_bad_input(server, tmp_path):
     assert not (project / "specs").exists()  # a bad key or job id writes nothing
     (project / "specs").mkdir()
     (project / "specs" / "support.yaml").write_text("# mine\n", encoding="utf-8")
-    clash = run_cli([*base, "--job", ids["ok"]], project)
-    assert clash.returncode == 0, clash.stderr
-    assert "specs/support.yaml already exists and is not this job's adopted spec" in clash.stdout
+    clash = run_cli(base, project, {"FTSPEC_RAISE_ERRORS": ""})
+    assert clash.returncode == 1, clash.stdout
+    assert clash.stderr.splitlines()[0] == (f"error: adopt: specs/support.yaml already exists and is not an adopted "
+                                            f"spec of job {ids['ok']}; nothing written"), clash.stderr
     assert (project / "specs" / "support.yaml").read_text() == "# mine\n"  # never overwritten
+    assert sorted(p.name for p in project.rglob("*") if p.is_file()) == ["support.yaml"]  # nothing half-written
     (project / "specs" / "support.yaml").unlink()
     one = run_cli([*base, "--job", ids["ok"]], project)
     assert one.returncode == 0, one.stderr
@@ -166,3 +168,103 @@ def test_fresh_clone_of_an_adopted_project_pays_for_nothing(server, tmp_path):
     assert server.count("POST", "/files") == 0 and server.count("POST", "/fine_tuning/jobs") == 0
     assert "recorded in support.lock" in built.stderr + built.stdout
     assert {k: v for k, v in _tree(clone).items() if not k.startswith(".ftspec/")} == committed
+
+
+def test_an_organization_without_jobs_is_one_line(server, tmp_path):
+    project = _project(tmp_path)
+    out = run_cli(["adopt", "openai", "--base-url", server.url, "--api-key-env", KEY_ENV], project,
+                  {"FTSPEC_RAISE_ERRORS": ""})
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[0] == "error: adopt: the organization has no fine-tuning jobs; nothing to adopt"
+    assert "Traceback" not in out.stderr
+    assert [p for p in project.rglob("*") if p.is_file()] == []
+
+
+def test_two_jobs_with_one_suffix_get_two_stable_names(server, tmp_path):
+    train = server.seed_file("t.jsonl", _chat_lines(10))
+    first = server.seed_job(training_file=train, suffix="support", created_at=1700000100)
+    second = server.seed_job(training_file=train, suffix="support", created_at=1700000200)
+    project = _project(tmp_path)
+    adopt = ["adopt", "openai", "--base-url", server.url, "--api-key-env", KEY_ENV]
+    out = run_cli(adopt, project)
+    assert out.returncode == 0, out.stderr
+    other = f"support-{second[-8:].lower()}"
+    assert f"adopted {first} -> specs/support.yaml" in out.stdout
+    assert f"adopted {second} -> specs/{other}.yaml" in out.stdout
+    before = _tree(project)
+    assert run_cli(adopt, project).returncode == 0 and _tree(project) == before
+
+
+def _completion_lines(n: int, start: int = 0) -> bytes:
+    rows = [{"prompt": f"Classify: ticket {i} about billing\n\n###\n\n", "completion": f" billing {i} END"}
+            for i in range(start, start + n)]
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def test_adopt_a_completion_job(server, tmp_path):
+    """A legacy prompt/completion job: the separator and stop every line shares become the
+    template's, the rebuilt dataset is byte for byte what the job trained on, build is a no-op."""
+    original = _completion_lines(10)
+    train = server.seed_file("legacy.jsonl", original)
+    valid = server.seed_file("legacy-valid.jsonl", _completion_lines(2, start=50))
+    job = server.seed_job(training_file=train, validation_file=valid, suffix="legacy", model="babbage-002")
+    project = _project(tmp_path)
+    out = run_cli(["adopt", "openai", "--base-url", server.url, "--api-key-env", KEY_ENV], project)
+    assert out.returncode == 0, out.stderr
+    assert f"adopted {job} -> specs/legacy.yaml" in out.stdout
+    text = (project / "specs" / "legacy.yaml").read_text()
+    assert 'template: {type: completion, separator: "\\n\\n###\\n\\n", stop: " END"}' in text
+    assert "format: completion_jsonl" in text and "base_model: babbage-002" in text
+    first = json.loads((project / "data/adopted/legacy/train.jsonl").read_text().splitlines()[0])
+    assert first == {"prompt": "Classify: ticket 0 about billing", "completion": "billing 0"}
+    [case, _] = [json.loads(x) for x in (project / "data/adopted/legacy/heldout.jsonl").read_text().splitlines()]
+    assert case == {"id": "validation-1", "prompt": "Classify: ticket 50 about billing", "ideal": "billing 50"}
+    rebuilt = (project / ".ftspec" / "datasets" / "legacy" / "train.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in rebuilt] == [json.loads(x) for x in original.splitlines()]  # what the job trained on
+    build = run_cli(["build", "specs/legacy.yaml"], project)
+    assert build.returncode == 0, build.stderr
+    assert server.count("POST", "/files") == 0 and server.count("POST", "/fine_tuning/jobs") == 0
+
+
+def test_sigkill_mid_download_then_rerun(server, tmp_path):
+    """Killed while the training file streams in: the partial ``.download`` file is all that is
+    left (no data file, spec or lock); the rerun ends with the bytes of an uninterrupted adopt,
+    no line twice, and nothing created on the server."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from graph_helpers import API_KEY
+
+    big = _chat_lines(30000)  # ~3 MB: sent in 64 KiB chunks, 40 ms apart
+    train = server.seed_file("big.jsonl", big)
+    server.seed_job(training_file=train, suffix="big", created_at=1700000100)
+    adopt = ["adopt", "openai", "--base-url", server.url, "--api-key-env", KEY_ENV]
+    reference = _project(tmp_path / "ref")
+    assert run_cli(adopt, reference).returncode == 0
+
+    project = _project(tmp_path)
+    server.content_chunk_delay = 0.04
+    proc = subprocess.Popen([sys.executable, "-m", "ftspec", *adopt], cwd=project, env={**os.environ, KEY_ENV: API_KEY},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = project / "data" / "adopted" / "big" / "train.jsonl.download"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (partial.is_file() and partial.stat().st_size > 256 * 1024):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert partial.is_file() and 0 < partial.stat().st_size < len(big), "the kill did not land mid-download"
+    assert not (project / "data" / "adopted" / "big" / "train.jsonl").exists()
+    assert not (project / "specs").exists()
+
+    server.content_chunk_delay = 0.0
+    rerun = run_cli(adopt, project)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not partial.exists() and not list(project.rglob("*.download"))
+    data = (project / "data" / "adopted" / "big" / "train.jsonl").read_bytes()
+    assert len(data.splitlines()) == 30000
+    assert {k: v for k, v in _tree(project).items() if not k.startswith(".ftspec/")} == \
+        {k: v for k, v in _tree(reference).items() if not k.startswith(".ftspec/")}
+    assert server.count("POST", "/files") == 0 and server.count("POST", "/fine_tuning/jobs") == 0

@@ -71,6 +71,7 @@ class FakeTogether:
         self.requests: list[tuple[str, str]] = []
         self.violations: list[str] = []
         self.fail_jobs = False
+        self.hold_jobs = False  # new jobs stay ``running`` until cancelled (the contract's cancel check)
         # (method, path, kind) -> how many more requests get it: "429" answers 429 with
         # Retry-After before doing anything; "lost" does the work, then answers 500 (a lost reply)
         self.faults: dict[tuple[str, str, str], int] = {}
@@ -158,6 +159,8 @@ class FakeTogether:
 
     def _advance(self, job: dict[str, Any]) -> None:
         if job["status"] in ("completed", "error", "cancelled"):
+            return
+        if self.hold_jobs and job["status"] == "running":
             return
         step = job["_step"] = job["_step"] + 1
         if self.fail_jobs and step >= 2:

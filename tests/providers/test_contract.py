@@ -1,6 +1,7 @@
-"""The provider contract (``ftspec.testing.provider_contract``) run for both built-in providers:
+"""The provider contract (``ftspec.testing.provider_contract``) run for the built-in providers:
 OpenAI on the real SDK against the schema-checked loopback fake, local on the tiny model with a
-real detached worker per job."""
+real detached worker per job, Together on the together SDK and Fireworks on the fireworks-ai SDK,
+each against its loopback fake checked against the SDK's own types."""
 
 from __future__ import annotations
 
@@ -92,3 +93,69 @@ class TestLocalContract(ProviderContract):
     def harness(self, tmp_path, monkeypatch, tiny_model):
         monkeypatch.setenv("FTSPEC_LOCAL_STORE", str(tmp_path / "store"))
         return LocalHarness(tiny_model)
+
+
+class FireworksHarness:
+    def __init__(self, server) -> None:
+        self.server = server
+
+    def provider(self) -> Provider:
+        from .conftest import fireworks_settings
+
+        return get_provider("fireworks", fireworks_settings(self.server))
+
+    def training_file(self, folder: Path, name: str) -> Path:
+        return _write(folder, name, ROWS[:10])
+
+    def job_request(self, file_id: str, key: str, *, long: bool = False) -> JobRequest:
+        self.server.hold_jobs = long  # held RUNNING until cancelled
+        return JobRequest(model="accounts/fireworks/models/qwen3-8b", training_file=file_id, idempotency_key=key,
+                          hyperparameters={"n_epochs": 1, "batch_size": 2, "learning_rate_multiplier": 1.0},
+                          extras={"hyperparameters": {"lora_rank": 8}})
+
+    def failing_job_request(self, provider: Provider, folder: Path, key: str) -> JobRequest:
+        file = provider.upload(self.training_file(folder, "fail.jsonl"), idempotency_key=f"{key}-file")
+        self.server.fail_jobs = True
+        return self.job_request(file.id, key)
+
+
+class TestFireworksContract(ProviderContract):
+    """Fireworks on the real fireworks-ai SDK against the loopback fake checked against the
+    SDK's types (the SIGKILL matrix for it is ``test_fireworks.py::test_sigkill_then_rebuild_pays_once``)."""
+
+    @pytest.fixture
+    def harness(self, fireworks_server, fireworks_env):
+        return FireworksHarness(fireworks_server)
+
+
+class TogetherHarness:
+    def __init__(self, server) -> None:
+        self.server = server
+
+    def provider(self) -> Provider:
+        from .conftest import TOGETHER_KEY_ENV
+
+        return get_provider("together", {"base_url": self.server.url, "api_key_env": TOGETHER_KEY_ENV,
+                                         "max_retries": 0, "timeout": 5, "poll_interval": 0.02})
+
+    def training_file(self, folder: Path, name: str) -> Path:
+        return _write(folder, name, ROWS[:10])
+
+    def job_request(self, file_id: str, key: str, *, long: bool = False) -> JobRequest:
+        self.server.hold_jobs = long  # held RUNNING until cancelled
+        return JobRequest(model="Qwen/Qwen3-0.6B", training_file=file_id, idempotency_key=key,
+                          hyperparameters={"n_epochs": 1, "batch_size": 8, "learning_rate_multiplier": 1.0})
+
+    def failing_job_request(self, provider: Provider, folder: Path, key: str) -> JobRequest:
+        file = provider.upload(self.training_file(folder, "fail.jsonl"), idempotency_key=f"{key}-file")
+        self.server.fail_jobs = True
+        return self.job_request(file.id, key)
+
+
+class TestTogetherContract(ProviderContract):
+    """Together on the real together SDK against the loopback fake checked against the SDK's
+    types (its SIGKILL matrix is ``test_together.py``)."""
+
+    @pytest.fixture
+    def harness(self, together_server, together_key):
+        return TogetherHarness(together_server)

@@ -59,6 +59,36 @@ def load_decisions(path: Path) -> dict[str, Decision]:
     return parse_decisions(text, shown)
 
 
+class DecisionsFile:
+    """A decisions file and the decisions last read from it, reread only when the file changed
+    on disk (its mtime, size or inode: every atomic write is a new inode), so a review session
+    does not reparse hundreds of entries on every click."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._signature: tuple[int, int, int] | None = None
+        self._decisions: dict[str, Decision] = {}
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def read(self) -> dict[str, Decision]:
+        signature = self._stat()
+        if signature is None:
+            return {}
+        if signature != self._signature:  # read after stat: a change in between is seen next time
+            self._decisions, self._signature = load_decisions(self.path), signature
+        return self._decisions
+
+    def remember(self, decisions: dict[str, Decision]) -> None:
+        """What this process just wrote (called under the file lock, right after the write)."""
+        self._decisions, self._signature = decisions, self._stat()
+
+
 def parse_decisions(text: str, shown: str) -> dict[str, Decision]:
     """``load_decisions`` on text already read (``shown`` names it in errors); the review server
     checks every file it is about to write with this, so it can never write one the build rejects."""
@@ -68,6 +98,28 @@ def parse_decisions(text: str, shown: str) -> dict[str, Decision]:
         data, pos = load_yaml_with_positions(text, shown)
     except SpecError as exc:
         raise DataError(exc.problems) from None
+    return _decisions_from(data, pos)
+
+
+def check_written(text: str, shown: str) -> dict[str, Decision]:
+    """``parse_decisions`` for text ``decisions_yaml`` just dumped from a dict: libyaml parses it
+    (it holds no duplicate keys, and its positions are only wanted for a message) and the
+    loader's own per-entry checks run on every entry; a problem is parsed again with positions
+    so its message is located. The review server calls this before every write."""
+    import yaml
+
+    from ftspec.spec.yamlpos import Positions
+
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is None:
+        return parse_decisions(text, shown)
+    try:
+        return _decisions_from(yaml.load(text, Loader=fast), Positions(shown))
+    except (DataError, yaml.YAMLError):
+        return parse_decisions(text, shown)
+
+
+def _decisions_from(data: Any, pos) -> dict[str, Decision]:
     if data is None:
         return {}
     entries = data.get("examples") if isinstance(data, dict) else None
@@ -167,21 +219,23 @@ def entry_as_written(d: Decision) -> dict[str, Any]:
     return out
 
 
-def save_decision(spec: Spec, ident: str, change: dict[str, Any], *,
-                  new: dict[str, Any] | None = None) -> dict[str, Decision]:
+def save_decision(spec: Spec, ident: str, change: dict[str, Any], *, new: dict[str, Any] | None = None,
+                  known: DecisionsFile | None = None) -> dict[str, Decision]:
     """Set one example's entry in the decisions file: under the lock, reread the file, apply
     ``change`` (``decision``, an edit's ``messages`` or ``prompt``/``completion``, ``flagged``),
     check the whole file with the build's own loader, then write it atomically (fsync + rename).
 
-    ``new`` is the entry to start from when the file has none for ``ident`` yet. A change the
+    ``new`` is the entry to start from when the file has none for ``ident`` yet; ``known`` spares
+    the reread while the file is as this process last wrote it. A change the
     loader rejects raises its located ``DataError`` and writes nothing. Returns every decision,
     as the file now holds them."""
     from ftspec.spec.loader import display_path
     from ftspec.util import atomic_write_text
 
     path = decisions_path(spec)
+    known = known or DecisionsFile(path)
     with decisions_lock(path):
-        entries = {i: entry_as_written(d) for i, d in load_decisions(path).items()}
+        entries = {i: entry_as_written(d) for i, d in known.read().items()}
         if ident not in entries:
             entries[ident] = dict(new or {"id": ident, "decision": "pending"})
         entry = entries[ident]
@@ -192,8 +246,9 @@ def save_decision(spec: Spec, ident: str, change: dict[str, Any], *,
         if entry.get("flagged") is False:
             del entry["flagged"]
         text = decisions_yaml(spec, list(entries.values()))
-        saved = parse_decisions(text, display_path(path))
+        saved = check_written(text, display_path(path))
         atomic_write_text(path, text)
+        known.remember(saved)
     return saved
 
 
@@ -232,7 +287,8 @@ def apply_review(examples: Iterator[Example], spec: Spec, ctx: BuildContext) -> 
             ctx.remove("review", "dropped in review", example)
         else:
             ctx.count("review", "edited")
-            yield example.replace(decision.record)
+            # the edit replaces the messages (or prompt/completion); tools and the like stay
+            yield example.replace({**example.record, **(decision.record or {})})
     stale = [d for d in decisions.values() if d.id not in seen]
     if stale:
         ctx.count("review", "stale", len(stale))
@@ -266,15 +322,20 @@ def preview(record: dict[str, Any], width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def decisions_yaml(spec: Spec, entries: list[dict[str, Any]]) -> str:
+def decisions_yaml(spec: Spec, entries: list[dict[str, Any]], dumper: Any = None) -> str:
+    """The decisions file's text; libyaml's dumper where PyYAML has it (the same YAML, many
+    times faster on a big review)."""
     import yaml
+
+    dumper = dumper or getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
     head = (
         f"# ftspec review decisions for spec '{spec.name}'.\n"
         "# Set each decision to keep, drop or edit (edit: add `messages:` with the replacement).\n"
         "# pending = not reviewed yet. Re-running `ftspec review` keeps these and adds new examples.\n"
     )
-    body = yaml.safe_dump({"spec": spec.name, "examples": entries}, allow_unicode=True, sort_keys=False, width=100)
+    body = yaml.dump({"spec": spec.name, "examples": entries}, Dumper=dumper, allow_unicode=True,
+                     sort_keys=False, width=100)
     return head + body
 
 

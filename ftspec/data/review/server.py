@@ -29,8 +29,8 @@ from ftspec.data.records import Example
 from ftspec.data.review.decisions import (
     DECISIONS,
     Decision,
+    DecisionsFile,
     decisions_path,
-    load_decisions,
     preview,
     save_decision,
 )
@@ -65,19 +65,20 @@ class ReviewSession:
         self.sources = list(dict.fromkeys(e.origin.source for e in unique.values()))
         write_review(spec, unique.values())  # new examples join the file as pending, pages refreshed
         self._lock = threading.Lock()  # one save at a time in this process; the file lock covers others
+        self.file = DecisionsFile(self.path)
 
     # ---- reads --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         from ftspec.spec.loader import display_path
 
-        decisions = load_decisions(self.path)
+        decisions = self.file.read()
         return {"spec": self.spec.name, "decisions_file": display_path(self.path),
                 "build_reads_decisions": self.spec.review is not None, "sources": self.sources,
                 "progress": self.progress(decisions),
                 "examples": [self.example_view(e, decisions.get(e.id)) for e in self.examples.values()]}
 
     def current_progress(self) -> dict[str, Any]:
-        return self.progress(load_decisions(self.path))
+        return self.progress(self.file.read())
 
     def progress(self, decisions: dict[str, Decision]) -> dict[str, Any]:
         counts = dict.fromkeys(DECISIONS, 0)
@@ -141,7 +142,7 @@ class ReviewSession:
                "preview": preview(example.record)}
         with self._lock:
             try:
-                decisions = save_decision(self.spec, example.id, change, new=new)
+                decisions = save_decision(self.spec, example.id, change, new=new, known=self.file)
             except FtspecError as exc:  # the build's loader refused the result: its located message
                 raise BadRequest("; ".join(exc.lines())) from None
         return {"example": self.example_view(example, decisions[example.id]), "progress": self.progress(decisions)}
@@ -172,6 +173,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: ReviewServer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path == "/favicon.ico":  # browsers ask on every load; no icon, and no 404 in the console
+            self.send_response(HTTPStatus.NO_CONTENT)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self._handle({"/": self._page, "/api/state": lambda: (HTTPStatus.OK, self.server.session.state())})
 
     def do_POST(self) -> None:  # noqa: N802

@@ -20,12 +20,14 @@ from ftspec.providers.base import (
     Job,
     JobEvent,
     JobRequest,
+    MigratedHyperparameters,
     ModelInfo,
     Provider,
     RemoteFile,
 )
 from ftspec.providers.local import models
 from ftspec.providers.local.store import Store, default_store
+from ftspec.providers.local.train import BASE_LEARNING_RATE
 
 CANCEL_GRACE_S = 15.0
 SPAWN_GRACE_S = 60.0
@@ -91,6 +93,21 @@ class LocalProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(
         supervised=True, dpo=False, chat=True, completions=True, embeddings=True, exact_tokens=True,
         metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True)
+    default_learning_rate: ClassVar[float | None] = BASE_LEARNING_RATE
+
+    @classmethod
+    def learning_rate_meaning(cls) -> str:
+        return ("the local trainer's LoRA rate: AdamW at 2e-4 x multiplier, decayed linearly to 0 "
+                "(hyperparameters.local.base_learning_rate changes the 2e-4)")
+
+    @classmethod
+    def migrate_hyperparameters(cls, hp: dict[str, Any], *, source: type[Provider]) -> MigratedHyperparameters:
+        """The default mapping (epochs and batch size kept, multiplier reset to 1.0), plus what
+        the local trainer adds: LoRA with its own defaults."""
+        out = super().migrate_hyperparameters(hp, source=source)
+        out.notes.append("LoRA: the local trainer's defaults (r 8, alpha 16 on the attention projections); "
+                         "tune them in hyperparameters.local")
+        return out
 
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         super().__init__(settings, project_root=project_root)
