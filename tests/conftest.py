@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ftspec.testing.tiny_model import build_tiny_model
@@ -22,3 +24,14 @@ def tiny_model(tmp_path_factory) -> str:
 def pinned_today(monkeypatch) -> str:
     monkeypatch.setenv("FTSPEC_TODAY", PINNED_TODAY)  # subprocesses (run_cli) inherit it
     return PINNED_TODAY
+
+
+OPENAPI_SUBSET = Path(__file__).parent / "graph" / "openapi" / "openai-subset.json"
+
+
+@pytest.fixture(scope="session")
+def openai_schema():
+    """OpenAI's OpenAPI subset the tests carry, as validators (``ftspec.testing.openapi``)."""
+    from ftspec.testing.openapi import SchemaBook
+
+    return SchemaBook(OPENAPI_SUBSET)

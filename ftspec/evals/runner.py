@@ -192,7 +192,7 @@ class EvalRun:
                 continue
             for variant in variants(self.cfg):
                 for role, model in models:
-                    request = _request(template, payload, model, variant.sampling)
+                    request = eval_request(template, payload, model, variant.sampling)
                     runs.append(_Run(case, variant, role, model, request))
                 if recorded is not None and (case.id, variant.label) in recorded:
                     runs.append(_recorded_run(case, variant, self.recorded["model"], recorded[(case.id, variant.label)]))
@@ -299,7 +299,8 @@ def gate_failures(spec_name: str, summaries: dict[str, dict[str, Any]]) -> list[
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _request(template, payload, model: str, sampling: dict[str, Any]):
+def eval_request(template, payload, model: str, sampling: dict[str, Any]):
+    """The ``ChatRequest`` an eval sends for one case (``ftspec serve`` builds requests with it too)."""
     from ftspec.providers.base import ChatRequest
 
     stop = stop_list(sampling.get("stop"))

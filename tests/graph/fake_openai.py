@@ -25,50 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from ftspec.testing.openapi import SchemaBook
 
 SCHEMA_FILE = Path(__file__).with_name("openapi") / "openai-subset.json"
 BASE_MODELS = {"gpt-4o-mini-2024-07-18": "2027-01-14", "gpt-4.1-mini-2025-04-14": "2027-01-14",
                "babbage-002": "2026-09-28", "text-embedding-3-small": None}
-
-
-class SchemaBook:
-    """Operations of the OpenAPI subset, with validators that resolve ``$ref``s."""
-
-    def __init__(self, path: Path = SCHEMA_FILE) -> None:
-        self.doc = json.loads(path.read_text(encoding="utf-8"))
-        resource = Resource.from_contents(self.doc, default_specification=DRAFT202012)
-        self.registry = Registry().with_resource("urn:openai", resource)
-        self.routes = [(self._regex(p), p) for p in self.doc["paths"]]
-        self._cache: dict[str, Draft202012Validator] = {}
-
-    @staticmethod
-    def _regex(template: str) -> re.Pattern[str]:
-        return re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
-
-    def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-        for regex, template in self.routes:
-            if regex.match(path):
-                op = self.doc["paths"][template].get(method.lower())
-                return (template, op) if op else None
-        return None
-
-    def validator(self, schema: dict[str, Any]) -> Draft202012Validator:
-        key = json.dumps(schema, sort_keys=True)
-        if key not in self._cache:
-            ref = schema.get("$ref", "")
-            target = {"$ref": "urn:openai" + ref} if ref.startswith("#/") else schema
-            self._cache[key] = Draft202012Validator(target, registry=self.registry)
-        return self._cache[key]
-
-    def errors(self, schema: dict[str, Any], instance: Any) -> list[str]:
-        return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-                for e in self.validator(schema).iter_errors(instance)][:5]
-
-    def error_schema(self) -> dict[str, Any]:
-        return {"$ref": "#/components/schemas/ErrorResponse"}
 
 
 @dataclass
@@ -96,7 +57,7 @@ class FakeOpenAI:
     """The server state plus a real ThreadingHTTPServer bound to 127.0.0.1."""
 
     def __init__(self, *, phase_s: float = 0.02, total_steps: int = 4, api_key: str | None = None) -> None:
-        self.book = SchemaBook()
+        self.book = SchemaBook(SCHEMA_FILE)
         self.lock = threading.RLock()
         self.phase_s = phase_s
         self.total_steps = total_steps

@@ -72,6 +72,39 @@ def _stop_class():
     return StopOnText
 
 
+@functools.cache
+def _hook_classes():
+    import torch
+    from transformers import StoppingCriteria
+    from transformers.generation.streamers import BaseStreamer
+
+    class StepStreamer(BaseStreamer):
+        """Hands ``on_step`` each decoding step's new token per row (the first ``put`` is the prompt)."""
+
+        def __init__(self, on_step) -> None:
+            self.on_step, self.prompt_seen = on_step, False
+
+        def put(self, value) -> None:
+            if not self.prompt_seen:
+                self.prompt_seen = True
+                return
+            self.on_step(value.reshape(-1).tolist())
+
+        def end(self) -> None:
+            pass
+
+    class StopCancelled(StoppingCriteria):
+        """Rows whose caller went away stop generating (``cancelled()`` -> one bool per row)."""
+
+        def __init__(self, cancelled) -> None:
+            self.cancelled = cancelled
+
+        def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+            return torch.tensor(self.cancelled(), dtype=torch.bool, device=input_ids.device)
+
+    return StepStreamer, StopCancelled
+
+
 @dataclass
 class Engine:
     """A loaded model (base, or base + LoRA adapter) ready to generate."""
@@ -92,8 +125,13 @@ class Engine:
             ids.append(end)
         return [i for i in ids if i is not None]
 
-    def generate(self, requests: list[ChatRequest]) -> list[ChatResult]:
-        """One ``generate`` call for requests that share sampling settings."""
+    def generate(self, requests: list[ChatRequest], *, on_step=None, cancelled=None) -> list[ChatResult]:
+        """One ``generate`` call for requests that share sampling settings.
+
+        Rows are request-major (request i's n choices are rows i*n .. i*n+n-1). ``on_step(tokens)``,
+        when given, receives each step's new token of every row (for streaming); ``cancelled()``
+        returns one bool per row, and a True row stops generating (its caller went away).
+        """
         import torch
         from transformers import GenerationConfig
 
@@ -120,11 +158,16 @@ class Engine:
         )
         if first.seed is not None:
             torch.manual_seed(first.seed)
+        stopping = [_stop_class()(tok, prompt_len, stops)]
+        streamer_class, cancel_class = _hook_classes() if (on_step or cancelled) else (None, None)
+        if cancelled is not None:
+            stopping.append(cancel_class(cancelled))
         with torch.no_grad():
             out = self.model.generate(
                 **enc, generation_config=config,
                 logits_processor=[penalty_processor(prompt_len, first.frequency_penalty, first.presence_penalty)],
-                stopping_criteria=[_stop_class()(tok, prompt_len, stops)],
+                stopping_criteria=stopping,
+                streamer=streamer_class(on_step) if on_step is not None else None,
             )
         latency = time.perf_counter() - started
         prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()

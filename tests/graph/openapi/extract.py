@@ -37,8 +37,13 @@ def _normalise(node):
         node = {k: _normalise(v) for k, v in node.items()}
         if node.get("exclusiveMinimum") is True and "minimum" in node:
             node["exclusiveMinimum"] = node.pop("minimum")
-        if node.pop("nullable", False) and isinstance(node.get("type"), str):
-            node["type"] = [node["type"], "null"]
+        if node.pop("nullable", False):
+            if isinstance(node.get("type"), str):
+                node["type"] = [node["type"], "null"]
+                if "enum" in node and None not in node["enum"]:  # an enum must admit the null too
+                    node["enum"] = [*node["enum"], None]
+            elif "$ref" in node:  # a nullable reference: the referenced schema, or null
+                node["anyOf"] = [{"$ref": node.pop("$ref")}, {"type": "null"}]
         return node
     if isinstance(node, list):
         return [_normalise(v) for v in node]
