@@ -275,8 +275,9 @@ def test_api_key_is_checked_on_every_request(project, make_client):
                 client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
         assert httpx.get(server.url.removesuffix("/v1") + "/health", timeout=10).status_code == 401
         good = make_client(server, api_key="s3cret-key")
-        assert good.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}],
-                                            max_tokens=4).choices[0].finish_reason == "length"
+        answer = good.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+        # the right key is answered; whether the tiny model stops within 4 tokens is its own affair
+        assert answer.choices[0].finish_reason in {"stop", "length"} and answer.usage.completion_tokens <= 4
     finally:
         code = server.stop(signal.SIGINT)
     assert code == 0 and "stopped (SIGINT)" in "".join(server.stderr)
