@@ -6,6 +6,7 @@ Each problem is ``file:LINE:COL: key.path: message`` pointing at the offending n
 from __future__ import annotations
 
 import glob
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,26 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> Spec:
     path = Path(path)
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise SpecError([Problem(Location(shown), "spec file not found")]) from None
     except IsADirectoryError:
         raise SpecError([Problem(Location(shown), "is a folder, not a spec file")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(Location(shown), f"cannot read the spec: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError([Problem(Location(shown), f"not UTF-8 text ({exc.reason})")]) from None
+        raise SpecError([Problem(byte_location(shown, raw, exc.start),
+                                 f"not UTF-8 text ({exc.reason}, byte 0x{raw[exc.start]:02x})")]) from None
     return load_spec_text(text, path, shown=shown, check_files=check_files)
+
+
+def byte_location(shown: str, raw: bytes, offset: int) -> Location:
+    """The line and column (in characters of the text before it) of byte ``offset``."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    before = raw[line_start:offset].decode("utf-8", errors="replace")
+    return Location(shown, raw.count(b"\n", 0, offset) + 1, len(before) + 1)
 
 
 def load_spec_text(
@@ -184,6 +197,8 @@ def _describe_alternatives(options: list[dict[str, Any]]) -> str:
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"non-finite number {value}"
     return {
         dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
         float: "number", type(None): "null",

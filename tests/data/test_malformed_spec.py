@@ -1,0 +1,36 @@
+"""The malformed-spec corpus: one file per class of hostile or broken YAML, each refused with
+exactly one located line and exit 1 (never an internal error, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ftspec.cli import main
+from ftspec.errors import SpecError
+from ftspec.spec.loader import load_spec
+
+CORPUS = Path(__file__).parent / "malformed" / "spec"
+EXPECTED: dict[str, str] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
+
+
+def test_every_corpus_file_has_an_expected_message():
+    files = sorted(p.name for p in CORPUS.iterdir() if p.suffix == ".yaml")
+    assert files == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_malformed_spec_is_one_located_line(name, tmp_path, monkeypatch, capsys):
+    shutil.copy(CORPUS / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SpecError) as info:
+        load_spec(name, check_files=False)
+    assert info.value.lines() == [EXPECTED[name]]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", name])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert err.splitlines() == [f"error: {EXPECTED[name]}"]
