@@ -22,3 +22,17 @@ def tiny_model(tmp_path_factory) -> str:
 def pinned_today(monkeypatch) -> str:
     monkeypatch.setenv("FTSPEC_TODAY", PINNED_TODAY)  # subprocesses (run_cli) inherit it
     return PINNED_TODAY
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``ftspec.cli.main`` in-process: ``cli([...]) -> (exit code, stdout, stderr)``."""
+    from ftspec.cli import main
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        out = capsys.readouterr()
+        return info.value.code, out.out, out.err
+
+    return run
