@@ -34,3 +34,17 @@ def test_malformed_spec_is_one_located_line(name, tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert exit_info.value.code == 1
     assert err.splitlines() == [f"error: {EXPECTED[name]}"]
+
+
+@pytest.mark.parametrize("command", ["plan", "validate", "status"])
+def test_non_finite_number_never_reaches_json_output(command, tmp_path, monkeypatch, cli):
+    shutil.copy(CORPUS / "nan.yaml", tmp_path / "nan.yaml")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli([command, "nan.yaml", "--json"])
+    assert code == 1
+    if command == "validate":  # validate --json reports each spec as a row on stdout
+        rows = json.loads(out, parse_constant=lambda token: pytest.fail(f"non-strict {token}"))
+        assert rows[0]["ok"] is False and rows[0]["errors"] == [EXPECTED["nan.yaml"]]
+    else:
+        assert out == ""
+        assert err.splitlines() == [f"error: {EXPECTED['nan.yaml']}"]
