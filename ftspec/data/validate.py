@@ -237,7 +237,9 @@ class DatasetValidator:
 
         errors: list[Problem] = []
         warnings: list[str] = []
-        spec_loc = Location(_shown_spec(self.spec))
+        # dataset-level problems point at the spec's `sources:` key (every error is file:LINE:COL)
+        at = self.spec.positions.key(("sources",))
+        spec_loc = Location(_shown_spec(self.spec), at.line, at.col)
         n = counts_by_split.get("train", 0)
         if self.hidden_errors:
             errors.append(Problem(spec_loc, f"{self.hidden_errors} more validation errors not shown"))
