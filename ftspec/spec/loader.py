@@ -14,6 +14,7 @@ from ftspec.errors import Location, Problem, SpecError, did_you_mean
 from ftspec.spec.model import SourceSpec, Spec
 from ftspec.spec.schema import spec_schema, spec_validator
 from ftspec.spec.yamlpos import Path_, Positions, format_path, load_yaml_with_positions
+from ftspec.util import is_file, path_problem
 
 
 def display_path(path: Path) -> str:
@@ -219,6 +220,10 @@ def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> 
         files: list[Path] = []
         for pattern_index, pattern in enumerate(patterns):
             key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+            refused = path_problem(pattern)
+            if refused:
+                problems.append(spec.problem(key, refused))
+                continue
             matched = _expand(spec, pattern)
             if not matched and check_files:
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
@@ -253,8 +258,10 @@ def _missing_source_files(spec: Spec, schema_errors: list[Problem]) -> list[Prob
             continue
         patterns = [raw["path"]] if isinstance(raw.get("path"), str) else list(raw.get("paths") or [])
         for pattern_index, pattern in enumerate(patterns):
-            if isinstance(pattern, str) and not _expand(spec, pattern):
-                key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+            key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+            if isinstance(pattern, str) and path_problem(pattern):
+                out.append(spec.problem(key, path_problem(pattern) or ""))
+            elif isinstance(pattern, str) and not _expand(spec, pattern):
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
                 out.append(spec.problem(key, f"{what}: {pattern}"))
     return out
@@ -263,8 +270,8 @@ def _missing_source_files(spec: Spec, schema_errors: list[Problem]) -> list[Prob
 def _expand(spec: Spec, pattern: str) -> list[Path]:
     full = spec.resolve(pattern)
     if glob.has_magic(pattern):
-        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
-    return [full] if full.is_file() else []
+        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if is_file(Path(p)))
+    return [full] if is_file(full) else []
 
 
 def semantic_problems(spec: Spec, check_files: bool) -> list[Problem]:
