@@ -66,6 +66,11 @@ class JsonArraySource(Source):
         pos = _skip(text, pos + 1)
         line, mark = 1, 0
         while pos < len(text):
+            if text[pos] == ",":  # an empty item (",,", "[,"): no record, but not silent
+                self.ctx.warn(f"{shown}:{1 + text.count(chr(10), 0, pos)}: empty array item "
+                              "(an extra comma; ignored, not a row)")
+                pos = _skip(text, pos + 1)
+                continue
             if text[pos] == "]":
                 rest = _skip(text, pos + 1)
                 if rest < len(text):
@@ -88,7 +93,8 @@ class JsonArraySource(Source):
 
 
 def _item_end(text: str, pos: int) -> int:
-    """Where the item starting at ``pos`` ends: the ``,`` or ``]`` at its own level (or EOF)."""
+    """Where the item starting at ``pos`` ends: the ``,`` or ``]`` at its own level (or EOF).
+    The character at ``pos`` is neither, so an item is never empty and the scan always moves on."""
     indent = _indent_of(text, pos) if text[pos] in "[{" else None
     depth = 0
     n = len(text)
@@ -103,9 +109,9 @@ def _item_end(text: str, pos: int) -> int:
         elif ch in "[{":
             depth += 1
         elif ch in "]}":
-            if depth == 0:
+            if depth == 0 and ch == "]":
                 return pos
-            depth -= 1
+            depth = max(depth - 1, 0)  # a stray '}' at the item's level is part of the broken item
         elif ch == "," and depth == 0:
             return pos
         elif ch == "\n" and depth > 0 and indent is not None and _opens_at(text, pos + 1, indent):
