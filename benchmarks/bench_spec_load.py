@@ -25,8 +25,8 @@ def big_spec(megabytes: float) -> str:
     parts = [HEADER]
     size, i = len(HEADER), 0
     while size < megabytes * 1_000_000:
-        item = (f"  - name: s{i}\n    path: data/part-{i:06d}.jsonl\n    format: chat_jsonl\n"
-                f"    on_error: skip\n    note: \"{'lorem ipsum dolor sit amet ' * 3}\"\n")
+        item = (f"  - name: s{i}\n    path: data/part-{i:06d}-{'lorem-ipsum-dolor-sit-amet-' * 3}.jsonl\n"
+                f"    format: chat_jsonl\n    on_error: skip\n")
         parts.append(item)
         size += len(item)
         i += 1
@@ -56,6 +56,12 @@ def main() -> None:
     ours = timed(lambda: load_yaml_with_positions(text, "big.yaml"))
     print(f"{len(text) / 1e6:.1f} MB spec: PyYAML {loader.__name__} {base:.2f} s, "
           f"ftspec {ours:.2f} s, ratio {ours / base:.2f}x")
+    from pathlib import Path
+
+    from ftspec.spec.loader import load_spec_text
+
+    full = timed(lambda: load_spec_text(text, Path("big.yaml"), check_files=False))
+    print(f"full load_spec (YAML + schema + checks, no file checks): {full:.2f} s")
 
     def refuse() -> None:
         try:

@@ -48,3 +48,16 @@ def test_non_finite_number_never_reaches_json_output(command, tmp_path, monkeypa
     else:
         assert out == ""
         assert err.splitlines() == [f"error: {EXPECTED['nan.yaml']}"]
+
+
+def test_large_legitimate_spec_and_legitimate_aliases_still_load():
+    # a 1 MB spec (benchmarks/bench_spec_load.py loads 10 MB) with anchors used within the cap
+    from ftspec.spec.yamlpos import load_yaml_with_positions
+
+    entry = "  - {name: s%d, path: data/p%d.jsonl, format: chat_jsonl, on_error: skip}\n"
+    text = ("ftspec: 1\nname: big\nbase: &hp {n_epochs: 2}\nhyperparameters: *hp\nsources:\n"
+            + "".join(entry % (i, i) for i in range(14_000)))
+    assert len(text) > 1_000_000
+    data, pos = load_yaml_with_positions(text, "big.yaml")
+    assert len(data["sources"]) == 14_000 and data["hyperparameters"] == {"n_epochs": 2}
+    assert str(pos.value(("sources", 13_999, "path"))) == f"big.yaml:{5 + 14_000}:26"
