@@ -63,7 +63,9 @@ def main() -> int:
                 found = check_spec_case(root, case.decode("utf-8", "surrogatepass"))
             else:
                 case = mutate_bytes(SAMPLES[name][1], rng)
-                found = check_data_case(root, name, case, cli=n % 10 == 0)
+                encoding = rng.choice(ENCODINGS)
+                found = [f"[encoding {encoding}] {p}" if encoding else p
+                         for p in check_data_case(root, name, case, cli=n % 10 == 0, encoding=encoding)]
             took = time.monotonic() - start
             cases[target] += 1
             spent[target] += took

@@ -225,14 +225,19 @@ def check_spec_case(root: Path, text: str, commands: tuple[str, ...] = ("validat
     return found
 
 
-def check_data_case(root: Path, sample: str, data: bytes, *, cli: bool = False) -> list[str]:
+ENCODINGS = [None] * 6 + ["utf-8", "utf-16", "utf-16-le", "utf-32", "latin-1", "cp949", "ascii"]
+"""What a data case's source says under ``encoding:`` (None: not set, auto)."""
+
+
+def check_data_case(root: Path, sample: str, data: bytes, *, cli: bool = False,
+                    encoding: str | None = None) -> list[str]:
     """Write a mutated sample file, read it in skip mode and check the books (and, with
     ``cli``, run ``validate`` in fail mode through the CLI)."""
     from ftspec.errors import FtspecError
     from ftspec.testing.messy import books, write_project
 
     found: list[str] = []
-    spec = write_project(root, sample, data)
+    spec = write_project(root, sample, data, encoding=encoding)
     try:
         result = books(spec)
     except FtspecError as exc:
@@ -243,7 +248,7 @@ def check_data_case(root: Path, sample: str, data: bytes, *, cli: bool = False) 
         if not result["balanced"]:
             found.append(f"books do not balance: { {k: v for k, v in result.items() if k != 'skipped_rows'} }")
     if cli:
-        write_project(root, sample, data, on_error="fail")
+        write_project(root, sample, data, on_error="fail", encoding=encoding)
         code, out, err = run_cli(["validate", "spec.yaml", "--json"])
         found += [f"validate: {p}" for p in contract_problems(code, out, err, as_json=True)]
     return found

@@ -91,14 +91,15 @@ def source_format(sample: str) -> str:
 
 
 def write_project(root: Path, sample: str, data: bytes | None = None, *, on_error: str = "skip",
-                  template: dict[str, Any] | None = None) -> Path:
+                  template: dict[str, Any] | None = None, encoding: str | None = None) -> Path:
     """``root/spec.yaml`` reading one sample file (or ``data`` in its place); the spec path."""
     name, default, extra = SAMPLES[sample]
     (root / name).write_bytes(default if data is None else data)
     fmt = source_format(sample)
     template = template or ({"type": "completion"} if fmt in ("completion_jsonl", "csv") else {"type": "chat"})
     spec = {"ftspec": 1, "name": "fuzz", "provider": "openai", "base_model": "gpt-4o-mini-2024-07-18",
-            "sources": [{"name": "src", "path": name, "format": fmt, "on_error": on_error, **extra}],
+            "sources": [{"name": "src", "path": name, "format": fmt, "on_error": on_error, **extra,
+                         **({"encoding": encoding} if encoding else {})}],
             "template": template}
     path = root / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -14,7 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftspec.testing.fuzz import check_data_case, check_spec_case, mirror, mutate_bytes, mutate_spec
+from ftspec.testing.fuzz import (
+    ENCODINGS,
+    check_data_case,
+    check_spec_case,
+    mirror,
+    mutate_bytes,
+    mutate_spec,
+)
 from ftspec.testing.messy import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +61,8 @@ def test_mutated_data_files_keep_the_contract(sample, tmp_path, monkeypatch):
     @given(st.randoms(use_true_random=False))
     def case(rng):
         data = mutate_bytes(original, rng)
-        assert check_data_case(tmp_path, sample, data) == [], data[:2000]
+        encoding = rng.choice(ENCODINGS)
+        assert check_data_case(tmp_path, sample, data, encoding=encoding) == [], (encoding, data[:2000])
 
     case()
 
