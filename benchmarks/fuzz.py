@@ -30,6 +30,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from ftspec.testing.fuzz import (
+        ENCODINGS,
         check_data_case,
         check_spec_case,
         mirror,
