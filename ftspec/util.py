@@ -102,3 +102,28 @@ class AtomicWriter:
             self.commit()
         else:
             self.abort()
+
+
+MAX_NAME_BYTES = 255  # one path component, on every common file system
+MAX_PATH_BYTES = 4096
+
+
+def path_problem(text: str) -> str | None:
+    """Why a path written in a spec cannot name a file here (too long, a NUL byte), or None."""
+    if "\x00" in text:
+        return "a path cannot contain a NUL byte"
+    raw = os.fsencode(text) if not any(0xD800 <= ord(c) <= 0xDFFF for c in text) else text.encode("utf-8", "replace")
+    if len(raw) > MAX_PATH_BYTES:
+        return f"path is longer than the file system allows ({len(raw)} bytes, at most {MAX_PATH_BYTES})"
+    longest = max((len(part) for part in raw.split(b"/")), default=0)
+    if longest > MAX_NAME_BYTES:
+        return f"a file or folder name in the path is longer than the file system allows ({longest} bytes, at most {MAX_NAME_BYTES})"
+    return None
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()`` that answers False, never raises, for a path the OS refuses."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False

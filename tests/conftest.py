@@ -35,3 +35,17 @@ def openai_schema():
     from ftspec.testing.openapi import SchemaBook
 
     return SchemaBook(OPENAPI_SUBSET)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``ftspec.cli.main`` in-process: ``cli([...]) -> (exit code, stdout, stderr)``."""
+    from ftspec.cli import main
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        out = capsys.readouterr()
+        return info.value.code, out.out, out.err
+
+    return run

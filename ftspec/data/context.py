@@ -18,8 +18,11 @@ MAX_LISTED = 200  # skipped rows listed by location in the manifest; all are cou
 @dataclass
 class SourceStats:
     files: list[str] = field(default_factory=list)
-    rows_read: int = 0
+    rows_read: int = 0  # physical records: a JSON line or array item, a CSV record, a chat message
+    rows_kept: int = 0  # records that went into an example
+    rows_refused: int = 0  # records a source refused (bad rows, skipped or failed)
     examples: int = 0
+    examples_skipped: int = 0  # examples skipped after their source (template, validation)
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     skipped_rows: list[dict[str, Any]] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)  # kind (system line, media, ...) -> count
@@ -33,11 +36,20 @@ class SourceStats:
             "skipped": dict(sorted(self.skipped.items())),
             "skipped_total": sum(self.skipped.values()),
             "dropped": dict(sorted(self.dropped.items())),
+            "accounting": self.accounting(),
         }
         if self.skipped_rows:  # in file order, whichever stage skipped them
             out["skipped_rows"] = sorted(self.skipped_rows, key=lambda r: (r["file"], r["line"] or 0))
         out.update(self.extra)
         return out
+
+
+    def accounting(self) -> dict[str, Any]:
+        """Records read = kept + refused + dropped (by name); the source's examples, once each."""
+        dropped = sum(self.dropped.values())
+        return {"rows_read": self.rows_read, "rows_kept": self.rows_kept, "rows_refused": self.rows_refused,
+                "rows_dropped": dropped, "examples": self.examples, "examples_skipped": self.examples_skipped,
+                "balanced": self.rows_read == self.rows_kept + self.rows_refused + dropped}
 
 
 class BuildContext:
@@ -54,15 +66,28 @@ class BuildContext:
         self.shard: tuple[int, int] | None = None
 
     # ---- sources -------------------------------------------------------------------------
-    def bad_row(self, source: str, on_error: str, file: str, line: int | None, reason: str) -> None:
-        """Record a bad input row. With ``fail`` it becomes an error at the end of the source."""
+    def bad_row(self, source: str, on_error: str, file: str, line: int | None, reason: str,
+                *, stage: str = "example", also: list[str] | None = None) -> None:
+        """Record one bad row or example, once, under its primary ``reason`` (``also``: the other
+        problems it has). With ``fail`` it becomes an error at the end of the source.
+
+        ``stage="source"``: a physical record the source refused; ``"example"``: an example the
+        source made, refused later (template, validation)."""
+        stats = self.sources[source]
+        if stage == "source":
+            stats.rows_refused += 1
+        else:
+            stats.examples_skipped += 1
         if on_error == "skip":
-            stats = self.sources[source]
             stats.skipped[reason.split(":")[0]] += 1
             if len(stats.skipped_rows) < MAX_LISTED:
-                stats.skipped_rows.append({"file": file, "line": line, "reason": reason})
+                row: dict[str, Any] = {"file": file, "line": line, "reason": reason}
+                if also:
+                    row["also"] = also
+                stats.skipped_rows.append(row)
         else:
             self.problems.append(Problem(Location(file, line), reason))
+            self.problems.extend(Problem(Location(file, line), more) for more in also or ())
 
     def drop(self, source: str, kind: str, n: int = 1) -> None:
         """Count input that is not training data by design (system lines, media, ...)."""
@@ -94,7 +119,10 @@ def merge_context(target: BuildContext, part: BuildContext) -> None:
         into = target.sources[name]
         into.files = stats.files
         into.rows_read += stats.rows_read
+        into.rows_kept += stats.rows_kept
+        into.rows_refused += stats.rows_refused
         into.examples += stats.examples
+        into.examples_skipped += stats.examples_skipped
         into.skipped.update(stats.skipped)
         into.dropped.update(stats.dropped)
         into.skipped_rows = sorted(into.skipped_rows + stats.skipped_rows,

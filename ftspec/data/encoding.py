@@ -51,8 +51,28 @@ def open_text(path: Path, encoding: str = "auto", *, shown: str | None = None) -
             raise DataError([Problem(Location(shown), f"unknown encoding '{encoding}'")]) from None
         if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
             encoding = "utf-8-sig"  # a BOM is never content
+        bom_problem = _missing_bom(path, encoding)
+        if bom_problem:
+            raise DataError([Problem(Location(shown, 1), bom_problem)])
     raw = open(path, "rb")  # noqa: SIM115 - handed to the caller inside the TextIOWrapper
     return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=None), encoding
+
+
+_BOMS = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+         "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+
+
+def _missing_bom(path: Path, encoding: str) -> str | None:
+    """``utf-16``/``utf-32`` (no byte order given) need a byte-order mark to be read as a stream."""
+    name = codecs.lookup(encoding).name
+    if name not in _BOMS:
+        return None
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head or head.startswith(_BOMS[name]):
+        return None
+    return (f"the file does not start with a {name.upper()} byte-order mark; set `encoding:` to "
+            f"{name}-le or {name}-be (or auto)")
 
 
 def decode_error(shown: str, line: int, encoding: str, exc: UnicodeDecodeError) -> Problem:

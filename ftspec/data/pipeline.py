@@ -256,5 +256,25 @@ def _manifest(spec, ctx, writers, shas, counter, template) -> dict[str, Any]:
         },
         "messages_per_example": {s: distribution(w.messages) for s, w in writers.items()},
         "warnings": list(ctx.warnings),
+        "accounting": accounting(ctx, writers),
+    }
+
+
+def accounting(ctx: BuildContext, writers: dict[str, Any]) -> dict[str, Any]:
+    """The dataset's books: every record read is kept, refused or dropped by name (per source),
+    and every example a source made is written, skipped later, or removed by a named transform."""
+    sources = ctx.sources.values()
+    made = sum(s.examples for s in sources)
+    written = sum(w.count for w in writers.values())
+    skipped = sum(s.examples_skipped for s in sources)
+    removed = sum(sum(c.values()) for c in ctx.removed.values())
+    return {
+        "rows_read": sum(s.rows_read for s in sources),
+        "rows_kept": sum(s.rows_kept for s in sources),
+        "rows_refused": sum(s.rows_refused for s in sources),
+        "rows_dropped": sum(sum(s.dropped.values()) for s in sources),
+        "examples": made, "examples_written": written, "examples_skipped": skipped,
+        "examples_removed": removed,
+        "balanced": all(s.accounting()["balanced"] for s in sources) and made == written + skipped + removed,
     }
 

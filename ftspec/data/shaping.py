@@ -34,6 +34,7 @@ class Message:
     text: str
     file: str
     line: int
+    rows: int = 1  # physical records it came from (for the row accounting)
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class Turn:
     time: datetime | None
     file: str
     line: int
+    rows: int = 1
 
 
 def parse_duration(text: str) -> timedelta:
@@ -50,7 +52,13 @@ def parse_duration(text: str) -> timedelta:
     match = re.fullmatch(r"(\d+)([smhd])", text)
     if match is None:
         raise ValueError(f"not a duration: {text!r}")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"{text!r} is longer than 100 years")
+    return timedelta(seconds=seconds)
+
+
+MAX_DURATION_S = 100 * 365 * 86400
 
 
 class Shaper:
@@ -82,8 +90,10 @@ class Shaper:
                 last_time = message.time
             if session and session[-1].speaker == message.speaker:
                 session[-1].text += "\n" + message.text
+                session[-1].rows += message.rows
             else:
-                session.append(Turn(message.speaker, message.text, message.time, message.file, message.line))
+                session.append(Turn(message.speaker, message.text, message.time, message.file, message.line,
+                                    message.rows))
         if session:
             yield from self._emit(session)
         self._check_assistants()
@@ -116,25 +126,39 @@ class Shaper:
         return out
 
     def _emit(self, session: list[Turn]) -> Iterator[Example]:
+        """Examples of one session; every row of it is either in an example or dropped by name."""
         source = self.reader.source.name
         assistant_at = [i for i, t in enumerate(session) if t.speaker in self.assistants]
         if not assistant_at:
-            self.reader.ctx.drop(source, "session without an assistant turn")
+            self.reader.ctx.drop(source, "session without an assistant turn", sum(t.rows for t in session))
             return
         names = self.keep_names
         if names is None:
             names = len({t.speaker for t in session}) > 2
         if self.context_turns is None:
-            tail = len(session) - 1 - assistant_at[-1]
+            tail = session[assistant_at[-1] + 1:]
             if tail:
-                self.reader.ctx.drop(source, "turns after the last assistant turn", tail)
+                self.reader.ctx.drop(source, "turns after the last assistant turn", sum(t.rows for t in tail))
             turns = session[: assistant_at[-1] + 1]
-            yield self.reader.example({"messages": self._messages(turns, names)}, turns[0].file, turns[0].line)
+            yield self.reader.example({"messages": self._messages(turns, names)}, turns[0].file, turns[0].line,
+                                      rows=sum(t.rows for t in turns))
             return
+        used: set[int] = set()
         for index in assistant_at:
             start = max(0, index - self.context_turns)
             if index == start and self.context_turns > 0:
-                self.reader.ctx.drop(source, "assistant turn without earlier turns")
+                # no example for it; its rows count as dropped below unless a later example
+                # holds them as context (then the manifest's counters still show it)
+                self.reader.ctx.count("shaping", "assistant turn without earlier turns")
                 continue
             turns = session[start: index + 1]
-            yield self.reader.example({"messages": self._messages(turns, names)}, turns[0].file, turns[0].line)
+            new = [i for i in range(start, index + 1) if i not in used]
+            used.update(new)  # a turn shared as context by several examples is counted once
+            yield self.reader.example({"messages": self._messages(turns, names)}, turns[0].file, turns[0].line,
+                                      rows=sum(session[i].rows for i in new))
+        for i in assistant_at:
+            if i not in used:
+                self.reader.ctx.drop(source, "assistant turn without earlier turns", session[i].rows)
+        rest = sum(t.rows for i, t in enumerate(session) if i not in used and i not in assistant_at)
+        if rest:
+            self.reader.ctx.drop(source, "turns outside every example", rest)

@@ -137,8 +137,9 @@ class DatasetValidator:
         problems += self._limit_problems(item)
         origin = item.example.origin
         if problems and self.on_error.get(origin.source) == "skip":
-            for check, detail in problems:
-                self.ctx.bad_row(origin.source, "skip", origin.file, origin.line, f"{check}: {detail}")
+            # one skipped example, counted once under its first problem; the others are listed
+            reasons = [f"{check}: {detail}" for check, detail in problems]
+            self.ctx.bad_row(origin.source, "skip", origin.file, origin.line, reasons[0], also=reasons[1:])
             return False
         self.lines[item.split] += 1
         where = f" ({item.split}.jsonl:{self.lines[item.split]})" if self.output_lines else ""
@@ -236,7 +237,9 @@ class DatasetValidator:
 
         errors: list[Problem] = []
         warnings: list[str] = []
-        spec_loc = Location(_shown_spec(self.spec))
+        # dataset-level problems point at the spec's `sources:` key (every error is file:LINE:COL)
+        at = self.spec.positions.key(("sources",))
+        spec_loc = Location(_shown_spec(self.spec), at.line, at.col)
         n = counts_by_split.get("train", 0)
         if self.hidden_errors:
             errors.append(Problem(spec_loc, f"{self.hidden_errors} more validation errors not shown"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ftspec.errors import Problem
+from ftspec.util import is_file, path_problem
 
 
 def eval_problems(spec, check_files: bool) -> list[Problem]:
@@ -13,7 +14,9 @@ def eval_problems(spec, check_files: bool) -> list[Problem]:
             problems.append(spec.problem(("evals", index, "name"), f"duplicate eval name '{ev['name']}'"))
         seen.add(ev["name"])
         cases = ev["cases"]
-        if check_files and isinstance(cases, str) and not spec.resolve(cases).is_file():
+        if isinstance(cases, str) and path_problem(cases):
+            problems.append(spec.problem(("evals", index, "cases"), path_problem(cases) or ""))
+        elif check_files and isinstance(cases, str) and not is_file(spec.resolve(cases)):
             problems.append(spec.problem(("evals", index, "cases"), f"file not found: {cases}"))
         elif check_files or not isinstance(cases, str):
             problems += _case_problems(spec, index)
@@ -27,7 +30,9 @@ def _baseline_problems(spec, check_files: bool) -> list[Problem]:
     path = spec.baseline
     if path is None or not check_files:
         return []
-    if not path.is_file():
+    if path_problem(str(spec.raw["baseline"])):
+        return [spec.problem(("baseline",), path_problem(str(spec.raw["baseline"])) or "")]
+    if not is_file(path):
         return [spec.problem(("baseline",), f"baseline file not found: {spec.raw['baseline']} "
                                             "(record it with: ftspec eval OLD_SPEC --record-baseline)")]
     try:

@@ -6,6 +6,7 @@ Each problem is ``file:LINE:COL: key.path: message`` pointing at the offending n
 from __future__ import annotations
 
 import glob
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from ftspec.errors import Location, Problem, SpecError, did_you_mean
 from ftspec.spec.model import SourceSpec, Spec
 from ftspec.spec.schema import spec_schema, spec_validator
 from ftspec.spec.yamlpos import Path_, Positions, format_path, load_yaml_with_positions
+from ftspec.util import is_file, path_problem
 
 
 def display_path(path: Path) -> str:
@@ -28,14 +30,26 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> Spec:
     path = Path(path)
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise SpecError([Problem(Location(shown), "spec file not found")]) from None
     except IsADirectoryError:
         raise SpecError([Problem(Location(shown), "is a folder, not a spec file")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(Location(shown), f"cannot read the spec: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError([Problem(Location(shown), f"not UTF-8 text ({exc.reason})")]) from None
+        raise SpecError([Problem(byte_location(shown, raw, exc.start),
+                                 f"not UTF-8 text ({exc.reason}, byte 0x{raw[exc.start]:02x})")]) from None
     return load_spec_text(text, path, shown=shown, check_files=check_files)
+
+
+def byte_location(shown: str, raw: bytes, offset: int) -> Location:
+    """The line and column (in characters of the text before it) of byte ``offset``."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    before = raw[line_start:offset].decode("utf-8", errors="replace")
+    return Location(shown, raw.count(b"\n", 0, offset) + 1, len(before) + 1)
 
 
 def load_spec_text(
@@ -184,6 +198,8 @@ def _describe_alternatives(options: list[dict[str, Any]]) -> str:
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"non-finite number {value}"
     return {
         dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
         float: "number", type(None): "null",
@@ -204,6 +220,10 @@ def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> 
         files: list[Path] = []
         for pattern_index, pattern in enumerate(patterns):
             key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+            refused = path_problem(pattern)
+            if refused:
+                problems.append(spec.problem(key, refused))
+                continue
             matched = _expand(spec, pattern)
             if not matched and check_files:
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
@@ -238,8 +258,10 @@ def _missing_source_files(spec: Spec, schema_errors: list[Problem]) -> list[Prob
             continue
         patterns = [raw["path"]] if isinstance(raw.get("path"), str) else list(raw.get("paths") or [])
         for pattern_index, pattern in enumerate(patterns):
-            if isinstance(pattern, str) and not _expand(spec, pattern):
-                key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+            key: Path_ = ("sources", index, "path") if "path" in raw else ("sources", index, "paths", pattern_index)
+            if isinstance(pattern, str) and path_problem(pattern):
+                out.append(spec.problem(key, path_problem(pattern) or ""))
+            elif isinstance(pattern, str) and not _expand(spec, pattern):
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
                 out.append(spec.problem(key, f"{what}: {pattern}"))
     return out
@@ -248,8 +270,8 @@ def _missing_source_files(spec: Spec, schema_errors: list[Problem]) -> list[Prob
 def _expand(spec: Spec, pattern: str) -> list[Path]:
     full = spec.resolve(pattern)
     if glob.has_magic(pattern):
-        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
-    return [full] if full.is_file() else []
+        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if is_file(Path(p)))
+    return [full] if is_file(full) else []
 
 
 def semantic_problems(spec: Spec, check_files: bool) -> list[Problem]:

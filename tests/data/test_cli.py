@@ -35,7 +35,7 @@ def test_validate_prints_every_located_error(project, capsys):
     code, out, err = run_main(["validate", "spec.yaml"], capsys)
     assert code == 1 and out == ""
     assert err.splitlines() == ["error: data/bad_json.jsonl:3: invalid JSON: Expecting value (column 15)",
-                                "error: spec.yaml: only 4 training examples; fine-tuning needs at least 10"]
+                                "error: spec.yaml:5:1: only 4 training examples; fine-tuning needs at least 10"]
 
 
 def test_validate_several_specs_reports_all(project, capsys, tmp_path):

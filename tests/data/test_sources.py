@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ftspec.data.pipeline import build_dataset
-from ftspec.errors import DataError
+from ftspec.errors import DataError, SpecError
 from ftspec.spec.loader import load_spec
 
 
@@ -43,9 +43,16 @@ def test_explicit_encoding_bad_row(project):
     ]
 
 
-def test_unknown_encoding(project):
-    path = project.chat("good_chat.jsonl", source_extra="    encoding: klingon\n")
-    assert errors_of(path) == ["data/good_chat.jsonl: unknown encoding 'klingon'"]
+@pytest.mark.parametrize(("encoding", "message"), [
+    ("klingon", "unknown encoding 'klingon'; use auto, utf-8, utf-16, cp949, euc-kr, shift_jis, latin-1, ..."),
+    *((name, f"'{name}' is not a text encoding (it transforms bytes or text); use auto, utf-8, cp949, ...")
+      for name in ("rot13", "base64", "zlib", "punycode", "hex")),
+])
+def test_unknown_or_non_text_encoding_points_at_the_encoding_key(project, encoding, message):
+    path = project.chat("good_chat.jsonl", source_extra=f"    encoding: {encoding}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.lines() == [f"spec.yaml:8:15: sources[0].encoding: {message}"]
 
 
 @pytest.mark.parametrize("fixture", ["korean_cp949.jsonl", "korean_bom.jsonl"])
@@ -66,7 +73,7 @@ def test_skip_counts_reasons_in_manifest(project):
     path = project.chat("bad_missing_messages.jsonl", source_extra="    on_error: skip\n")
     with pytest.raises(DataError) as info:  # one good example left: below OpenAI's minimum
         build_dataset(load_spec(path), None)
-    assert [str(p) for p in info.value.problems] == ["spec.yaml: only 1 training examples; fine-tuning needs at least 10"]
+    assert [str(p) for p in info.value.problems] == ["spec.yaml:5:1: only 1 training examples; fine-tuning needs at least 10"]
     project.data("good_chat.jsonl")
     path = project.spec("  - path: data/bad_missing_messages.jsonl\n    format: chat_jsonl\n    on_error: skip\n"
                         "  - path: data/good_chat.jsonl\n    format: chat_jsonl\n")

@@ -44,7 +44,7 @@ def test_role_mapping_fixes_unrecognized_role(project):
     path = project.chat("bad_unrecognized_role.jsonl", template="  type: chat\n  roles: {customer: user}")
     with pytest.raises(DataError) as info:
         build_dataset(load_spec(path), None)
-    assert [str(p) for p in info.value.problems] == ["spec.yaml: only 1 training examples; fine-tuning needs at least 10"]
+    assert [str(p) for p in info.value.problems] == ["spec.yaml:5:1: only 1 training examples; fine-tuning needs at least 10"]
 
 
 def test_skip_turns_validation_errors_into_counted_rows(project):
@@ -84,7 +84,7 @@ def test_over_limit_is_an_error(project, tmp_path):
 def test_fewer_than_ten_is_an_error(project):
     with pytest.raises(DataError) as info:
         build_dataset(load_spec(project.chat("tools.jsonl")), None)
-    assert [str(p) for p in info.value.problems] == ["spec.yaml: only 1 training examples; fine-tuning needs at least 10"]
+    assert [str(p) for p in info.value.problems] == ["spec.yaml:5:1: only 1 training examples; fine-tuning needs at least 10"]
 
 
 def completion_spec(project, fixture="good_completion.jsonl", template="  type: completion"):
@@ -107,8 +107,8 @@ def test_completion_duplicates_and_identical(project, tmp_path):
     with pytest.raises(DataError) as info:
         build_dataset(load_spec(tmp_path / "spec.yaml"), None)
     assert [str(p) for p in info.value.problems] == [
-        "spec.yaml: all completions are identical; this is not a useful fine-tune",
-        "spec.yaml: all prompts are identical; the model cannot learn what to answer",
+        "spec.yaml:5:1: all completions are identical; this is not a useful fine-tune",
+        "spec.yaml:5:1: all prompts are identical; the model cannot learn what to answer",
     ]
 
 

@@ -46,6 +46,9 @@ class Source:
                 ))
         for key in sorted(cls.required - set(source.options)):
             problems.append(spec.problem(("sources", source.index), f"format '{source.format}' needs '{key}'"))
+        problem = encoding_problem(source.encoding)
+        if problem:
+            problems.append(spec.problem(("sources", source.index, "encoding"), problem))
         return problems
 
     def read(self) -> Iterator[Example]:
@@ -58,14 +61,36 @@ class Source:
         return display_path(path)
 
     def bad_row(self, file: str, line: int | None, reason: str) -> None:
-        self.ctx.bad_row(self.source.name, self.source.on_error, file, line, reason)
+        """One physical record refused (counted once, with its one primary reason)."""
+        self.ctx.bad_row(self.source.name, self.source.on_error, file, line, reason, stage="source")
 
-    def example(self, record: dict[str, Any], file: str, line: int, **meta: Any) -> Example:
+    def example(self, record: dict[str, Any], file: str, line: int, *, rows: int = 1, **meta: Any) -> Example:
+        """An example made of ``rows`` physical records (1 for one-record-per-example formats)."""
         self.stats.examples += 1
+        self.stats.rows_kept += rows
         return Example(record=record, origin=Origin(self.source.name, file, line), meta=meta)
 
 
 SOURCES: Registry[type[Source]] = Registry("source format", __name__)
+
+# Codecs Python calls text encodings that do not turn file bytes into the text written:
+# punycode/idna encode host names, the escape codecs read Python literals.
+_NOT_FILE_TEXT = {"punycode", "idna", "unicode_escape", "raw_unicode_escape", "undefined"}
+
+
+def encoding_problem(encoding: str) -> str | None:
+    """Why ``encoding:`` cannot decode a data file (unknown, or not a text encoding), or None."""
+    import codecs
+
+    if encoding == "auto":
+        return None
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        return f"unknown encoding '{encoding}'; use auto, utf-8, utf-16, cp949, euc-kr, shift_jis, latin-1, ..."
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_FILE_TEXT:
+        return f"'{encoding}' is not a text encoding (it transforms bytes or text); use auto, utf-8, cp949, ..."
+    return None
 
 
 def source_problems(spec: Spec, check_files: bool) -> list[Problem]:

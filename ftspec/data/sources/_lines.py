@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,19 +34,29 @@ def resolve_encoding(source: Source, path: Path) -> str:
 
 
 def read_lines(source: Source, path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` for every non-blank line; undecodable lines are bad rows."""
+    """``(line number, text)`` for every non-blank line; undecodable lines are bad rows.
+
+    Every physical line is counted as read once: yielded, refused (undecodable) or dropped as
+    a ``blank line``."""
+    stats = source.stats
+    name = source.source.name
     shown = source.shown(path)
     encoding = resolve_encoding(source, path)
     index, count = source.ctx.shard or (0, 1)
     if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
         for number, text in _read_text_lines(path, encoding, shown):
             if count == 1 or number % count == index:
+                stats.rows_read += 1
+                if text is None:
+                    source.ctx.drop(name, "blank line")
+                    continue
                 yield number, text
         return
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, 1):
             if count > 1 and number % count != index:
                 continue  # another worker's share (parallel validation)
+            stats.rows_read += 1
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError as exc:
@@ -56,37 +68,139 @@ def read_lines(source: Source, path: Path) -> Iterator[tuple[int, str]]:
             text = text.rstrip("\r\n")
             if text.strip():
                 yield number, text
+            else:
+                source.ctx.drop(name, "blank line")
 
 
-def _read_text_lines(path: Path, encoding: str, shown: str) -> Iterator[tuple[int, str]]:
+def _read_text_lines(path: Path, encoding: str, shown: str) -> Iterator[tuple[int, str | None]]:
+    """Lines of a UTF-16/32 file; ``None`` for a blank one."""
     fh, used = open_text(path, encoding, shown=shown)
     number = 0
     with fh:
         try:
             for number, line in enumerate(fh, 1):
-                if line.strip():
-                    yield number, line.rstrip("\n").lstrip("\ufeff")
+                yield number, (line.rstrip("\n").lstrip("\ufeff") if line.strip() else None)
         except UnicodeDecodeError as exc:
             raise DataError([decode_error(shown, number + 1, used, exc)]) from None
+
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects a data row may have (a chat row needs about 6)."""
+
+
+class JsonRowError(ValueError):
+    """A row that is not strict JSON (or nests too deep); ``column`` is 1-based."""
+
+    def __init__(self, message: str, column: int | None = None, line: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+        self.line = line  # within the parsed text
+
+    def reason(self) -> str:
+        where = f" (column {self.column})" if self.column else ""
+        return f"invalid JSON: {self.message}{where}"
+
+
+def strict_json(text: str) -> Any:
+    """Parse one JSON value strictly: no ``NaN``/``Infinity``, no lone surrogates, at most
+    :data:`MAX_JSON_DEPTH` levels; ``JsonRowError`` (with a column) otherwise."""
+    try:
+        value = _fast_loads(text)
+    except ValueError as fast:
+        _explain(text, fast)
+        raise AssertionError("unreachable") from None
+    if (text.count("[") + text.count("{")) > MAX_JSON_DEPTH:
+        _check_depth(value)
+    return value
+
+
+def _explain(text: str, fast: ValueError) -> None:
+    """Raise a ``JsonRowError`` worded like the standard library's (its messages and columns)."""
+    def refuse_constant(token: str) -> Any:
+        raise JsonRowError(f"{token} is not a JSON number", _column_of(text, token))
+
+    def finite(token: str) -> float:
+        number = float(token)
+        if math.isinf(number):
+            raise JsonRowError(f"number {token[:20]} is too large for a double", _column_of(text, token))
+        return number
+
+    try:
+        json.loads(text, parse_constant=refuse_constant, parse_float=finite)
+    except json.JSONDecodeError as exc:
+        raise JsonRowError(exc.msg, exc.colno, exc.lineno) from None
+    except RecursionError:
+        raise JsonRowError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # int too long to convert, from the standard library
+        if isinstance(exc, JsonRowError):
+            raise
+        raise JsonRowError(" ".join(str(exc).split(";")[0].split())) from None
+    # the standard library accepted what orjson refused: say orjson's words (lone surrogate, depth)
+    words = str(fast).split(": line ")[0]
+    column = re.search(r"column (\d+)", str(fast))
+    if "depth" in words:
+        raise JsonRowError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    raise JsonRowError(words, int(column.group(1)) if column else None) from None
+
+
+def _column_of(text: str, token: str) -> int | None:
+    at = text.find(token)
+    return at + 1 if at >= 0 else None
+
+
+def _check_depth(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise JsonRowError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def parse_json_line(source: Source, shown: str, number: int, text: str) -> Any:
     """The parsed value, or ``None`` after reporting ``invalid JSON`` as a bad row."""
     try:
-        return _fast_loads(text)
-    except ValueError:
-        pass
-    try:  # re-parse with the standard library for its precise message and column
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        source.bad_row(shown, number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+        return strict_json(text)
+    except JsonRowError as exc:
+        source.bad_row(shown, number, exc.reason())
         return None
 
 
-try:  # orjson parses several times faster; json stays the reference for error messages
+try:  # orjson parses several times faster and is strict; json words the error messages
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - orjson is a dependency, this is belt and braces
-    _fast_loads = json.loads
+    def _fast_loads(text: str) -> Any:
+        value = json.loads(text, parse_constant=_no_constant)
+        _check_depth(value)
+        if _SURROGATE.search(text) and _has_surrogate(value):
+            raise ValueError("lone surrogate in string")
+        return value
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def chat_shape_problem(value: Any) -> str | None:
@@ -143,7 +257,6 @@ class JsonLinesSource:
         for path in self.source.files:
             shown = self.shown(path)
             for number, text in read_lines(self, path):
-                self.stats.rows_read += 1
                 value = parse_json_line(self, shown, number, text)
                 if value is None and text.strip() != "null":
                     continue

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from ftspec.data.encoding import decode_error, open_text
 from ftspec.data.records import Example
-from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper
+from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper, parse_duration
 from ftspec.data.sources import Source
 from ftspec.errors import DataError
 
@@ -18,6 +18,17 @@ class SpeakerSource(Source):
 
     options = SHAPING_OPTIONS
     required = frozenset({"assistant"})
+
+    @classmethod
+    def check(cls, source, spec):  # type: ignore[no-untyped-def]
+        problems = super().check(source, spec)
+        gap = source.options.get("session_gap")
+        if isinstance(gap, str):
+            try:
+                parse_duration(gap)
+            except ValueError as exc:
+                problems.append(spec.problem(("sources", source.index, "session_gap"), f"session_gap: {exc}"))
+        return problems
 
     def read(self) -> Iterator[Example]:
         yield from Shaper(self).shape(self._messages())

@@ -31,6 +31,17 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long answers are normal in 
 class CsvSource(Source):
     options = frozenset({"columns", "system", "options"})
 
+    @classmethod
+    def check(cls, source, spec):  # type: ignore[no-untyped-def]
+        problems = super().check(source, spec)
+        delimiter = (source.options.get("options") or {}).get("delimiter")
+        if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1
+                                      or delimiter in "\"\r\n"):
+            problems.append(spec.problem(("sources", source.index, "options", "delimiter"),
+                                         f"a CSV delimiter is one character other than a quote or a "
+                                         f"newline, got {delimiter!r}"))
+        return problems
+
     def read(self) -> Iterator[Example]:
         for path in self.source.files:
             yield from self._read_file(path)
@@ -41,9 +52,12 @@ class CsvSource(Source):
         delimiter = (self.source.options.get("options") or {}).get("delimiter") or (
             "\t" if path.suffix.lower() == ".tsv" else ",")
         line = 0
+        self._record_start = 1
         with fh:
             try:
-                reader = csv.reader(fh, delimiter=delimiter)
+                # strict: a stray quote is an error at its record, never a field that
+                # silently swallows the physical rows after it
+                reader = csv.reader(fh, delimiter=delimiter, strict=True)
                 header = next(reader, None)
                 if header is None:
                     return
@@ -58,7 +72,11 @@ class CsvSource(Source):
             except UnicodeDecodeError as exc:
                 raise DataError([decode_error(shown, line + 1, encoding, exc)]) from None
             except csv.Error as exc:
-                raise DataError([Problem(Location(shown, reader.line_num), f"invalid CSV: {exc}")]) from None
+                start = self._record_start
+                spans = f" (the record starting at line {start} runs to line {reader.line_num})" \
+                    if reader.line_num > start else ""
+                raise DataError([Problem(Location(shown, start),
+                                         f"invalid CSV: {exc}; check the quotes{spans}")]) from None
 
     def _mapping(self, header: list[str], shown: str) -> dict[str, str]:
         columns: dict[str, str] = dict(self.source.options.get("columns") or {})
@@ -87,11 +105,16 @@ class CsvSource(Source):
     def _rows(self, reader, index: dict[str, int], shown: str) -> Iterator[tuple[int, dict[str, str]]]:
         width = max(index.values()) + 1
         previous = reader.line_num
-        for row in reader:
+        while True:
+            self._record_start = previous + 1
+            row = next(reader, None)
+            if row is None:
+                return
             start, previous = previous + 1, reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
             self.stats.rows_read += 1
+            if not any(cell.strip() for cell in row):
+                self.ctx.drop(self.source.name, "blank line")
+                continue
             if len(row) < width:
                 self.bad_row(shown, start, f"row has {len(row)} columns, the header has at least {width}")
                 continue
@@ -123,7 +146,8 @@ class CsvSource(Source):
             yield self._chat(messages, shown, first_line)
 
     def _chat(self, messages: list[dict[str, Any]], shown: str, line: int) -> Example:
+        rows = len(messages)  # one CSV record per message
         system = self.source.options.get("system")
         if system and messages[0]["role"] != "system":
             messages = [{"role": "system", "content": system}, *messages]
-        return self.example({"messages": messages}, shown, line)
+        return self.example({"messages": messages}, shown, line, rows=rows)

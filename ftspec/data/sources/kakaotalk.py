@@ -98,7 +98,10 @@ def _hour24(hour: int, ampm: str | None) -> int:
 
 def _month(name: str) -> int:
     name = name.lower()
-    return _MONTHS.get(name) or next(v for k, v in _MONTHS.items() if k.startswith(name[:3]))
+    found = _MONTHS.get(name) or next((v for k, v in _MONTHS.items() if k.startswith(name[:3])), None)
+    if found is None:
+        raise ValueError(f"unknown month {name!r}")
+    return found
 
 
 @SOURCES.register("kakaotalk")
@@ -128,6 +131,7 @@ class KakaoTalkSource(SpeakerSource):
 
     def _csv_row(self, row: list[str], shown: str, line: int) -> Message | None:
         if not row or row == [""]:
+            self.ctx.drop(self.source.name, "blank line")
             return None
         if len(row) != 3:
             self.bad_row(shown, line, f"expected 3 fields (Date,User,Message), got {len(row)}")
@@ -165,7 +169,23 @@ class KakaoTalkSource(SpeakerSource):
             if not text.strip():
                 blanks += 1
                 continue
-            parsed = self._parse_line(text, day, shown, line_no)
+            try:
+                parsed = self._parse_line(text, day, shown, line_no)
+            except ValueError as exc:  # a date or time that cannot exist (Feb 30, month 13, 25:61)
+                if pending is not None:
+                    kept = self._keep(pending.speaker, pending.time, pending.text, pending.file, pending.line)
+                    pending = None
+                    if kept is not None:
+                        yield kept
+                blanks = 0
+                if _DATE_KO.match(text.strip()) or _DATE_EN.match(text.strip()):
+                    day = None  # a bad date line is no record; its messages get no date
+                    self.ctx.warn(f"{shown}:{line_no}: impossible date ({exc}); the messages after it have no date")
+                else:
+                    self.stats.rows_read += 1
+                    seen_message = True
+                    self.bad_row(shown, line_no, f"impossible date or time in the message line ({exc})")
+                continue
             if parsed is None:  # continuation (or, before any message, an unknown layout)
                 if pending is not None:
                     pending.text += "\n" * (blanks + 1) + text
@@ -176,6 +196,7 @@ class KakaoTalkSource(SpeakerSource):
                         f"unknown KakaoTalk export layout; {RECOGNISED}; first unparseable line: {text.strip()[:80]!r}",
                     )])
                 else:
+                    self.stats.rows_read += 1
                     self.bad_row(shown, line_no, "line follows a system line but is not a message")
                 continue
             blanks = 0

@@ -70,11 +70,13 @@ class MessagesCsvSource(SpeakerSource):
         index = self._header(header, shown)
         time_format = self.source.options.get("time_format")
         start = reader.line + 1
+        aware: bool | None = getattr(self, "_aware", None)  # did the first time (any file) have a zone?
         for row in rows:
             line, start = start, reader.line + 1
-            if not row or row == [""]:
-                continue
             self.stats.rows_read += 1
+            if not row or row == [""]:
+                self.ctx.drop(self.source.name, "blank line")
+                continue
             if len(row) != len(header):
                 self.bad_row(shown, line, f"expected {len(header)} fields, got {len(row)}")
                 continue
@@ -85,6 +87,14 @@ class MessagesCsvSource(SpeakerSource):
                     when = datetime.strptime(stamp, time_format) if time_format else datetime.fromisoformat(stamp)
                 except ValueError:
                     self.bad_row(shown, line, f"time '{stamp}' does not match {time_format or 'ISO 8601'}")
+                    continue
+                has_zone = when.utcoffset() is not None
+                if aware is None:
+                    aware = self._aware = has_zone
+                elif has_zone != aware:
+                    first = "have a timezone" if aware else "have no timezone"
+                    self.bad_row(shown, line, f"time '{stamp}' {'has' if has_zone else 'has no'} timezone but "
+                                 f"earlier times in this file {first}; write every time the same way")
                     continue
             speaker, text = row[index["speaker"]].strip(), row[index["text"]]
             if not speaker:

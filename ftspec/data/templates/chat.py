@@ -10,7 +10,8 @@ from ftspec.data.templates import (
     Template,
     TemplateError,
     compile_problems,
-    jinja_environment,
+    compile_template,
+    render_template,
 )
 
 
@@ -23,7 +24,7 @@ class ChatTemplate(Template):
         self.roles: dict[str, str] = dict(options.get("roles") or {})
         self.train_on: str = options.get("train_on", "all")
         system = options.get("system")
-        self._system = jinja_environment().from_string(system) if system is not None else None
+        self._system = compile_template(system) if system is not None else None
 
     @classmethod
     def problems(cls, options, spec):
@@ -33,8 +34,9 @@ class ChatTemplate(Template):
     def system_content(self, source: str, existing: str) -> str | None:
         if self._system is None:
             return existing or None
-        return self._system.render(
-            name=self.spec.name, source=source, system=existing, base_model=self.spec.base_model
+        return render_template(
+            self._system, "template.system", name=self.spec.name, source=source, system=existing,
+            base_model=self.spec.base_model,
         )
 
     def render(self, example: Example) -> dict[str, Any]:

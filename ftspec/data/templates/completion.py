@@ -15,7 +15,8 @@ from ftspec.data.templates import (
     Template,
     TemplateError,
     compile_problems,
-    jinja_environment,
+    compile_template,
+    render_template,
 )
 
 
@@ -29,7 +30,9 @@ class CompletionTemplate(Template):
         self._stop: str = options["stop"]
         self.user_label: str = options["user_label"]
         self.assistant_label: str = options["assistant_label"]
-        self._prompt = jinja_environment().from_string(options.get("prompt") or "{{ prompt }}")
+        self._prompt = compile_template(options.get("prompt") or "{{ prompt }}")
+        system = options.get("system")
+        self._system = compile_template(system) if system is not None else None
 
     @classmethod
     def problems(cls, options, spec):
@@ -60,12 +63,13 @@ class CompletionTemplate(Template):
         return system, "\n".join(lines)
 
     def build_prompt(self, prompt: str, system: str = "", dialogue: str = "") -> str:
-        if self.options.get("system") is not None:
-            system = jinja_environment().from_string(self.options["system"]).render(name=self.spec.name, system=system)
+        if self._system is not None:
+            system = render_template(self._system, "template.system", name=self.spec.name, system=system)
         if self.options.get("prompt") is None:  # default layout: system line, then the prompt
             text = f"{system}\n{prompt}" if system else prompt
         else:  # a custom prompt template places {{ system }} itself
-            text = self._prompt.render(prompt=prompt, system=system, dialogue=dialogue, name=self.spec.name)
+            text = render_template(self._prompt, "template.prompt", prompt=prompt, system=system,
+                                   dialogue=dialogue, name=self.spec.name)
         if self.separator in text:
             raise TemplateError(f"prompt contains the separator {self.separator!r}; choose another `template.separator`")
         return text + self.separator
