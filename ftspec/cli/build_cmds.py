@@ -26,15 +26,22 @@ def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: 
 
     verbose = (ctx.obj or {}).get("verbosity", 0) > 0
     result = run_build(list(spec_paths), jobs=jobs, verbose=verbose, pull=not no_pull)
-    summary = {name: {"lock": str(path), "model": load_lock(path).get("model")}
-               for name, path in sorted(result.locks.items())}
+    from ftspec.evals.compare import comparisons, summary_lines
+
+    locks = {name: load_lock(path) for name, path in sorted(result.locks.items())}
+    summary = {name: {"lock": str(result.locks[name]), "model": lock.get("model"),
+                      "evals": comparisons(lock.get("evals") or {})} for name, lock in locks.items()}
     if as_json:
         _json({"ran": result.ran, "skipped": result.skipped, "specs": summary})
         return
     if not result.ran:
         click.echo("nothing to do: everything is up to date", err=True)
+    colour = {"bad": "red", "warn": "yellow", "ok": "green"}
     for name, info in summary.items():
         click.echo(f"{name}: {info['model']} ({info['lock']})")
+        for line in summary_lines(name, locks[name].get("evals") or {},
+                                  style=lambda text, level: click.style(text, fg=colour[level])):
+            click.echo(line)
 
 
 @click.command()

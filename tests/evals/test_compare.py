@@ -1,0 +1,72 @@
+"""Base vs fine-tuned side by side: colour thresholds, the HTML report, the build summary (issue 12)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from evals_helpers import write_spec
+from test_runner import CASE_A, CASE_B, CASE_C, _cases, _run
+
+from ftspec.evals.compare import base_vs_tuned, rate_level, summary_lines
+
+PER_MODEL = """\
+providers:
+  evalfake:
+    answers:
+      base-1:
+        "W5500 소켓 수는?": "소켓 8개."
+        "Unknown question": "Use DHCP."
+      ft:model-1:
+        "What is W5500?": "An Ethernet controller with SPI."
+        "W5500 소켓 수는?": "W5500은 소켓 8개를 지원합니다."
+"""
+
+EVALS = """\
+- name: smoke
+  cases: ../evals/smoke.jsonl
+  baseline: true
+  scorers:
+    - contains: {field: must_include}
+"""
+
+
+@pytest.mark.parametrize(("rate", "level"), [
+    (0.0, "bad"), (0.04, "bad"), (0.499, "bad"), (0.5, "warn"), (0.79, "warn"), (0.8, "ok"), (1.0, "ok"),
+    (None, "bad")])
+def test_pass_rate_colour_thresholds(rate, level):
+    assert rate_level(rate) == level
+
+
+def test_side_by_side_summary_report_and_console(project):
+    _cases(project, [CASE_A, CASE_B, CASE_C])
+    _, summary, _ = _run(project, write_spec(project, EVALS, providers_yaml=PER_MODEL))
+    compared = base_vs_tuned(summary)
+    assert compared is not None
+    assert compared["base"]["pass_rate"] == pytest.approx(2 / 3, abs=1e-4)  # b and c
+    assert compared["tuned"]["pass_rate"] == pytest.approx(2 / 3, abs=1e-4)  # a and b
+    assert compared["lift_points"] == 0.0
+    assert compared["better"] == ["a"] and compared["worse"] == ["c"]
+
+    lines = summary_lines("bot", {"smoke": summary})
+    assert lines[0] == ("bot: eval 'smoke': base 66.7% -> fine-tuned 66.7% (+0.0 points), "
+                        "mean score 0.667 -> 0.667")
+    assert lines[1] == "  1 better (a), 1 worse (c)"
+
+    html = (project / "reports/bot/smoke.html").read_text(encoding="utf-8")
+    assert "base model pass rate" in html and "lift over base" in html and "+0.0 points" in html
+    # 66.7% is amber, not green
+    assert "<b class='warn'>66.7%</b>" in html
+
+
+def test_summary_without_baseline_is_styled_by_level(project):
+    _cases(project, [CASE_A, CASE_C])
+    evals = EVALS.replace("  baseline: true\n", "")
+    _, summary, _ = _run(project, write_spec(project, evals, providers_yaml=PER_MODEL))
+    assert base_vs_tuned(summary) is None
+    assert summary_lines("bot", {"smoke": summary}) == [
+        "bot: eval 'smoke': pass rate 50.0%, mean score 0.500 (no baseline)"]
+    styled = summary_lines("bot", {"smoke": summary}, style=lambda text, level: f"<{level}>{text}")
+    assert "<warn>50.0%" in styled[0]
+    report = json.loads((project / "reports/bot/smoke.json").read_text(encoding="utf-8"))
+    assert report["summary"]["pass_rate"] == 0.5
