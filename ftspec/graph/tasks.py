@@ -495,8 +495,13 @@ class SpecGraph:
 
         inputs = self.eval_inputs(name)
         events = self.provider.list_events(self._job_out()["id"])
+        progress = None  # on a terminal: the generator's live bar
+        if not self.live:
+            from ftspec.evals.generate import ProgressLine
+
+            progress = ProgressLine(self.echo, f"{self.spec.name}: eval '{name}'")
         summary = runner.run_eval_set(self.spec, self.eval_cfg(name), self._model(), self.provider,
-                                      project_root=self.root, events=events)
+                                      project_root=self.root, events=events, progress=progress)
         self.state.save_task(self.spec.name, f"eval.{name}", inputs, summary)
         self.echo(f"{self.spec.name}: eval '{name}' done: {summary.get('report')}")
 

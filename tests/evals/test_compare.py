@@ -70,3 +70,18 @@ def test_summary_without_baseline_is_styled_by_level(project):
     assert "<warn>50.0%" in styled[0]
     report = json.loads((project / "reports/bot/smoke.json").read_text(encoding="utf-8"))
     assert report["summary"]["pass_rate"] == 0.5
+
+
+def test_eval_progress_line_is_throttled_with_eta():
+    from ftspec.evals.generate import ProgressLine
+
+    now = [0.0]
+    lines: list[str] = []
+    line = ProgressLine(lines.append, "bot: eval 'smoke'", interval=10, clock=lambda: now[0])
+    for done, at in ((0, 0.0), (1, 2.0), (2, 4.0), (3, 12.5), (4, 13.0), (5, 14.0)):
+        now[0] = at
+        line(done, 5)
+    # the start, then nothing for 10 s, then one, then always the last
+    assert lines == ["bot: eval 'smoke': generating 0/5",
+                     "bot: eval 'smoke': generating 3/5, ETA 0m08s",
+                     "bot: eval 'smoke': generating 5/5, done in 0m14s"]
