@@ -69,6 +69,7 @@ class SpecGraph:
         self._provider = None
         self.scope = inp.provider_scope(spec)
         self.files = inp.dataset_files(spec, self.root)
+        self.report_name = spec.name  # reports/<report_name>/ (a sweep variant's is its own)
 
     # ---- names ----------------------------------------------------------------------------
     def name(self, task: str) -> str:
@@ -501,7 +502,8 @@ class SpecGraph:
 
             progress = ProgressLine(self.echo, f"{self.spec.name}: eval '{name}'")
         summary = runner.run_eval_set(self.spec, self.eval_cfg(name), self._model(), self.provider,
-                                      project_root=self.root, events=events, progress=progress)
+                                      project_root=self.root, events=events, progress=progress,
+                                      report_name=self.report_name)
         self.state.save_task(self.spec.name, f"eval.{name}", inputs, summary)
         self.echo(f"{self.spec.name}: eval '{name}' done: {summary.get('report')}")
 
