@@ -85,3 +85,17 @@ def test_eval_progress_line_is_throttled_with_eta():
     assert lines == ["bot: eval 'smoke': generating 0/5",
                      "bot: eval 'smoke': generating 3/5, ETA 0m08s",
                      "bot: eval 'smoke': generating 5/5, done in 0m14s"]
+
+
+def test_baseline_generations_are_cached_across_a_retrained_model(project):
+    """A rebuild after a data change (a new fine-tuned model) generates for the new model only:
+    the base model's answers come from the generation cache."""
+    _cases(project, [CASE_A, CASE_B])
+    spec_path = write_spec(project, EVALS, providers_yaml=PER_MODEL)
+    first, _, provider = _run(project, spec_path)
+    assert first.new_generations == 4  # 2 cases x (fine-tune + base)
+    assert sorted(r.model for r in provider.requests) == ["base-1", "base-1", "ft:model-1", "ft:model-1"]
+    second, summary, provider = _run(project, spec_path, model="ft:model-2")
+    assert second.new_generations == 2
+    assert [r.model for r in provider.requests] == ["ft:model-2", "ft:model-2"]
+    assert summary["baseline"]["model"] == "base-1" and summary["baseline"]["runs"] == 2
