@@ -243,11 +243,11 @@ def run_sweep(spec_path: str | Path, options: list[str], *, verbose: bool = Fals
     """Build every variant (reusing what is already trained) and write the comparison."""
     import sys
 
-    from ftspec.graph.build import _stderr_echo, project_lock, run_graphs, sigterm_as_interrupt
+    from ftspec.graph.build import project_lock, run_graphs, sigterm_as_interrupt
     from ftspec.project import project_root
     from ftspec.spec import load_spec
 
-    echo = echo or _stderr_echo
+    echo = echo or _stderr
     spec = load_spec(spec_path)
     axes = [parse_axis(o) for o in options]
     variants = make_variants(spec, axes)
@@ -289,6 +289,12 @@ def run_sweep(spec_path: str | Path, options: list[str], *, verbose: bool = Fals
     result.html = root / "reports" / spec.name / "sweep.html"
     atomic_write_text(result.html, render_sweep_html(spec.name, result.rows))
     return result
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.__stderr__, flush=True)
 
 
 def write_sweep_lock(spec: Spec, axes: list[Axis], rows: list[dict[str, Any]]) -> Path:

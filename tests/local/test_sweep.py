@@ -81,10 +81,13 @@ def test_sweep_trains_each_variant_once_compares_and_applies(project, store):
     html = (project / "reports" / "support" / "sweep.html").read_text(encoding="utf-8")
     assert "learning_rate_multiplier=1" in html and "learning_rate_multiplier=8" in html and "lift over base" in html
 
-    again = _ftspec(project, store, "build", "support.yaml", "--sweep", SWEEP)
+    again = _ftspec(project, store, "build", "support.yaml", "--sweep", SWEEP, "--json")
     assert again.returncode == 0, again.stderr
-    assert "run " not in again.stderr and "created job" not in again.stderr  # nothing trained again
-    table = again.stdout.splitlines()
+    assert json.loads(again.stdout)["ran"] == []  # nothing trained, uploaded or generated again
+    assert [r["model"] for r in json.loads(again.stdout)["variants"]] == [one["model"], eight["model"]]
+    shown = _ftspec(project, store, "build", "support.yaml", "--sweep", SWEEP)
+    assert shown.returncode == 0, shown.stderr
+    table = shown.stdout.splitlines()
     assert table[0].split() == ["variant", "train", "loss", "valid", "loss", "tokens", "time", "eval", "smoke"]
     assert [line.split()[0] for line in table[1:]] == list(rows)
     assert f"{one['train_loss']:.4f}" in table[1] and f"{eight['train_loss']:.4f}" in table[2]
