@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("ftspec.cli.build_cmds:cancel", "Cancel the spec's running training job."),
     "gc": ("ftspec.cli.build_cmds:gc", "List (and with --yes delete) unreferenced remote files and models."),
     "models": ("ftspec.cli.build_cmds:models", "The models your lockfiles name, with their status."),
+    "sweep": ("ftspec.cli.sweep_cmd:sweep", "Training sweeps: apply a variant's hyperparameters to the spec."),
     "export": ("ftspec.cli.export_cmd:export", "Export a local model as an adapter or merged weights."),
     "serve": ("ftspec.cli.serve_cmd:serve", "Serve the spec's local model behind the OpenAI API (/v1)."),
     "eval": ("ftspec.cli.eval_cmds:eval_", "Run the spec's evals (optionally against any model id)."),

@@ -18,23 +18,53 @@ SpecPath = click.Path(dir_okay=False, path_type=Path)
               help="Build this many independent specs in parallel.")
 @json_option
 @click.option("--no-pull", is_flag=True, help="Retrain a locked local model missing here instead of pulling it.")
+@click.option("--sweep", "sweeps", multiple=True, metavar="hyperparameters.NAME=V1,V2,...",
+              help="Train one variant per value (repeat for a cross product) and compare them.")
 @click.pass_context
-def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: bool, no_pull: bool) -> None:
+def build(ctx: click.Context, spec_paths: tuple[Path, ...], jobs: int, as_json: bool, no_pull: bool,
+          sweeps: tuple[str, ...]) -> None:
     """Build SPECs: dataset, upload, training job, model, evals, lockfile; only what changed."""
     from ftspec.graph.build import build as run_build
     from ftspec.lockfile import load_lock
 
     verbose = (ctx.obj or {}).get("verbosity", 0) > 0
+    if sweeps:
+        _sweep(spec_paths, list(sweeps), as_json=as_json, verbose=verbose, pull=not no_pull)
+        return
     result = run_build(list(spec_paths), jobs=jobs, verbose=verbose, pull=not no_pull)
-    summary = {name: {"lock": str(path), "model": load_lock(path).get("model")}
-               for name, path in sorted(result.locks.items())}
+    from ftspec.evals.compare import comparisons, summary_lines
+
+    locks = {name: load_lock(path) for name, path in sorted(result.locks.items())}
+    summary = {name: {"lock": str(result.locks[name]), "model": lock.get("model"),
+                      "evals": comparisons(lock.get("evals") or {})} for name, lock in locks.items()}
     if as_json:
         _json({"ran": result.ran, "skipped": result.skipped, "specs": summary})
         return
     if not result.ran:
         click.echo("nothing to do: everything is up to date", err=True)
+    colour = {"bad": "red", "warn": "yellow", "ok": "green"}
     for name, info in summary.items():
         click.echo(f"{name}: {info['model']} ({info['lock']})")
+        for line in summary_lines(name, locks[name].get("evals") or {},
+                                  style=lambda text, level: click.style(text, fg=colour[level])):
+            click.echo(line)
+
+
+def _sweep(spec_paths: tuple[Path, ...], options: list[str], *, as_json: bool, verbose: bool, pull: bool) -> None:
+    from ftspec.errors import FtspecError
+    from ftspec.evals.sweep_report import table_lines
+    from ftspec.graph.sweep import run_sweep
+
+    if len(spec_paths) != 1:
+        raise FtspecError(f"--sweep builds one spec at a time; got {len(spec_paths)}")
+    result = run_sweep(spec_paths[0], options, verbose=verbose, pull=pull)
+    if as_json:
+        _json(result.to_json())
+        return
+    for line in table_lines(result.rows):
+        click.echo(line)
+    click.echo(f"{result.spec}: sweep recorded in {result.lock}; comparison page {result.html}", err=True)
+    click.echo(f"apply one with: ftspec sweep apply {spec_paths[0]} VARIANT", err=True)
 
 
 @click.command()

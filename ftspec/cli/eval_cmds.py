@@ -29,7 +29,14 @@ def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, record_b
     if record_baseline:
         _record(spec_path, eval_name, model_id, as_json)
         return
-    result = evaluate(spec_path, eval_name=eval_name, model=model_id)
+    import sys
+
+    def stderr_line(line: str) -> None:
+        click.echo(line, err=True)
+
+    # on a terminal the generator's own live bar; otherwise a throttled line per set
+    result = evaluate(spec_path, eval_name=eval_name, model=model_id,
+                      progress_echo=None if sys.stderr.isatty() else stderr_line)
     if as_json:
         emit_json(result.summaries)
     else:

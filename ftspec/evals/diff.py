@@ -208,6 +208,12 @@ def eval_diff(name: str, a: Side, b: Side, tolerance: float) -> dict[str, Any]:
                          for k in sorted(set(sa.get("scores") or {}) | set(sb.get("scores") or {}))}
     metrics["model"] = _pair(sa.get("model"), sb.get("model"))
     out["metrics"] = metrics
+    from ftspec.evals.compare import base_vs_tuned
+
+    # base model vs fine-tune on each side (the eval set's baseline), when the side ran one
+    vs_base = {s.label: c for s, x in ((a, sa), (b, sb)) if (c := base_vs_tuned(x)) is not None}
+    if vs_base:
+        out["base_vs_tuned"] = vs_base
     ra, rb = a.reports.get(name), b.reports.get(name)
     if ra is None or rb is None:
         out["note"] = "report missing at " + " and ".join(s.label for s, r in ((a, ra), (b, rb)) if r is None)
@@ -432,6 +438,8 @@ def render_text(result: dict[str, Any], color: bool = True) -> str:
             lines.append(f"  {key}: {_coloured_delta(m[key], style)}")
         for key, pair in m["scores"].items():
             lines.append(f"  score {key}: {_coloured_delta(pair, style)}")
+        for label, c in (ev.get("base_vs_tuned") or {}).items():
+            lines += _base_text(label, c, style)
         if ev.get("note"):
             lines.append(f"  {ev['note']}")
         for title, rows, colour in (("regressed", ev.get("regressed", []), "red"), ("improved", ev.get("improved", []), "green")):
@@ -446,6 +454,23 @@ def render_text(result: dict[str, Any], color: bool = True) -> str:
     lines.append(style(f"{result['regressions']} regressed, {result['improvements']} improved",
                        fg="red" if result["regressions"] else "green", bold=True))
     return "\n".join(lines)
+
+
+def _base_text(label: str, c: dict[str, Any], style) -> list[str]:
+    """One side's base model against its fine-tune: pass rates, lift, better/worse cases."""
+    from ftspec.evals.compare import rate_level
+
+    colour = {"bad": "red", "warn": "yellow", "ok": "green"}
+    base, tuned = c["base"], c["tuned"]
+    lift = c["lift_points"]
+    lines = [f"  base vs fine-tuned at {label}: "
+             + style(_pct(base["pass_rate"]), fg=colour[rate_level(base["pass_rate"])]) + " -> "
+             + style(_pct(tuned["pass_rate"]), fg=colour[rate_level(tuned["pass_rate"])])
+             + " (" + style(f"{lift:+.1f} points", fg="green" if lift > 0 else ("red" if lift < 0 else None)) + ")"
+             + f", mean score {_fmt(base['mean_score'])} -> {_fmt(tuned['mean_score'])}"]
+    if c["better"] or c["worse"]:
+        lines.append(f"    better than base: {', '.join(c['better']) or '-'}; worse than base: {', '.join(c['worse']) or '-'}")
+    return lines
 
 
 def _pct(value: Any) -> str:

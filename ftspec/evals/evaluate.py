@@ -6,6 +6,7 @@ turns gate failures into its exit code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,16 @@ def selected_evals(spec, name: str | None) -> list[dict[str, Any]]:
     return [spec.evals[find_eval(spec, name)]] if name else list(spec.evals)
 
 
-def evaluate(spec, *, eval_name: str | None = None, model: str | None = None) -> Evaluation:
+def evaluate(spec, *, eval_name: str | None = None, model: str | None = None,
+             progress_echo: Callable[[str], None] | None = None) -> Evaluation:
     """Run ``spec``'s eval sets (a loaded Spec or a path) against ``model`` (default: the
     lockfile's model); write reports/<spec>/<eval>.json and .html; return the summaries.
 
     Gate failures (``min_pass_rate``) are returned in ``Evaluation.failures``, not raised, so a
-    caller can report every eval before deciding what a failure means to it.
+    caller can report every eval before deciding what a failure means to it. ``progress_echo``:
+    where each set's throttled progress line goes (``generate.ProgressLine``); default none.
     """
+    from ftspec.evals.generate import ProgressLine
     from ftspec.evals.runner import gate_failures, run_eval_set
     from ftspec.project import project_root
     from ftspec.providers import provider_for_spec
@@ -63,8 +67,10 @@ def evaluate(spec, *, eval_name: str | None = None, model: str | None = None) ->
     try:
         # The loss curve belongs to the lockfile's model only; another model id has no job here.
         events = _events(provider, lock) if model == lock.get("model") else []
-        summaries = {ev["name"]: run_eval_set(spec, ev, model, provider, project_root=root, events=events)
-                     for ev in selected}
+        summaries = {ev["name"]: run_eval_set(
+            spec, ev, model, provider, project_root=root, events=events,
+            progress=ProgressLine(progress_echo, f"{spec.name}: eval '{ev['name']}'") if progress_echo else None)
+            for ev in selected}
     finally:
         provider.close()
     return Evaluation(spec.name, model, summaries, gate_failures(spec.name, summaries))

@@ -92,6 +92,44 @@ class Generator:
         return out
 
 
+class ProgressLine:
+    """A ``progress(done, total)`` callback that prints ``label: generating D/T, ETA 1m05s``
+    through ``echo`` (stderr in a build) at most every ``interval`` seconds, and always the last
+    one: the plain-text live line of a build that is not on a terminal (or of a log)."""
+
+    def __init__(self, echo, label: str, *, interval: float = 10.0, clock=None) -> None:
+        import time
+
+        self.echo = echo
+        self.label = label
+        self.interval = interval
+        self.clock = clock or time.monotonic
+        self.started: float | None = None
+        self.last: float | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if self.started is None:
+            self.started = now
+        if done < total and self.last is not None and now - self.last < self.interval:
+            return
+        self.last = now
+        self.echo(f"{self.label}: generating {done}/{total}{_eta(now - self.started, done, total)}")
+
+
+def _eta(elapsed: float, done: int, total: int) -> str:
+    if done >= total:
+        return f", done in {_clock(elapsed)}"
+    if done <= 0 or elapsed <= 0:
+        return ""
+    return f", ETA {_clock(elapsed / done * (total - done))}"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
 class _Bar:
     """A rich progress bar with ETA on a terminal; a callback ``progress(done, total)``; or off."""
 
@@ -118,6 +156,8 @@ class _Bar:
         if self.rich is not None:
             self.rich.start()
             self.task = self.rich.add_task("generating", total=self.total)
+        if self.callback is not None:
+            self.callback(0, self.total)  # started: a plain line says so, and starts its clock
         return self
 
     def advance(self) -> None:

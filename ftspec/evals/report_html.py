@@ -9,6 +9,8 @@ import json
 from html import escape
 from typing import Any
 
+from ftspec.evals.compare import base_vs_tuned, lift_points, rate_level
+
 STATUS_ORDER = {"errored": 0, "failed": 1, "passed": 2}
 
 CSS = """
@@ -57,6 +59,13 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def _rate_class(rate: float, gate: dict[str, Any] | None) -> str:
+    """The pass rate's colour: red below a failed gate, else by ``rate_level``'s thresholds."""
+    if gate and not gate["passed"]:
+        return "bad"
+    return rate_level(rate)
+
+
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -87,15 +96,21 @@ def _summary(report: dict[str, Any]) -> str:
     s = report["summary"]
     gate = s.get("gate")
     cards = [
-        ("pass rate", _pct(s["pass_rate"]), "ok" if s["pass_rate"] >= (gate or {}).get("min_pass_rate", 0) else "bad"),
+        ("pass rate", _pct(s["pass_rate"]), _rate_class(s["pass_rate"], gate)),
         ("passed", str(s["passed"]), "ok"), ("failed", str(s["failed"]), "bad"), ("errored", str(s["errored"]), "err"),
         ("cases", str(s["cases"]), ""), ("mean score", _num(s.get("mean_score")), ""),
     ]
     if gate:
         cards.append(("gate", f"{'pass' if gate['passed'] else 'FAIL'} (≥ {_pct(gate['min_pass_rate'])})",
                       "ok" if gate["passed"] else "bad"))
-    if s.get("baseline"):
-        cards.append(("baseline pass rate", _pct(s["baseline"]["pass_rate"]), ""))
+    compared = base_vs_tuned(s)
+    if compared is not None:
+        cards.append(("base model pass rate", _pct(compared["base"]["pass_rate"]),
+                      rate_level(compared["base"]["pass_rate"])))
+        lift = compared["lift_points"]
+        cards.append(("lift over base", f"{lift:+.1f} points", "ok" if lift > 0 else ("bad" if lift < 0 else "")))
+    elif s.get("baseline"):
+        cards.append(("baseline pass rate", _pct(s["baseline"]["pass_rate"]), rate_level(s["baseline"]["pass_rate"])))
     html = ["<section id='summary'><h2>Summary</h2><div class='cards'>"]
     html += [f"<div class='card'><span class='small'>{escape(k)}</span><b class='{c}'>{escape(v)}</b></div>"
              for k, v, c in cards]
@@ -141,12 +156,15 @@ def _parity(report: dict[str, Any]) -> str:
             + (" (answers frozen by <code>ftspec eval --record-baseline</code>; the old model is not called)"
                if recorded else "") + f" · new: <code>{escape(report['model'])}</code> · {p['compared']} cases compared</p>",
             "<table id='parity-summary'><thead><tr><th></th><th>old</th><th>new</th></tr></thead><tbody>",
-            f"<tr><td>pass rate</td><td>{_pct(p['old']['pass_rate'])}</td><td>{_pct(p['new']['pass_rate'])}</td></tr>",
+            f"<tr><td>pass rate</td><td class='{rate_level(p['old']['pass_rate'])}'>{_pct(p['old']['pass_rate'])}</td>"
+            f"<td class='{rate_level(p['new']['pass_rate'])}'>{_pct(p['new']['pass_rate'])}</td></tr>",
+            f"<tr><td>lift</td><td></td><td>{lift_points(p['old']['pass_rate'], p['new']['pass_rate']):+.1f} points</td></tr>",
             f"<tr><td>mean score</td><td class='score'>{_num(p['old']['mean_score'])}</td>"
             f"<td class='score'>{_num(p['new']['mean_score'])}</td></tr>",
             f"<tr><td>cases worse</td><td></td><td class='{'bad' if p['worse'] else 'ok'}'>{len(p['worse'])}"
             f"{': ' + escape(', '.join(p['worse'])) if p['worse'] else ''}</td></tr>",
-            f"<tr><td>cases better</td><td></td><td>{len(p['better'])}</td></tr></tbody></table>",
+            f"<tr><td>cases better</td><td></td><td class='{'ok' if p['better'] else ''}'>{len(p['better'])}"
+            f"{': ' + escape(', '.join(p['better'])) if p['better'] else ''}</td></tr></tbody></table>",
             "<table id='parity-cases'><thead><tr><th>case</th><th>change</th><th>old</th><th>new</th></tr></thead><tbody>"]
     marks = {"regressed": "bad", "improved": "ok", "same": ""}
     for row in rows:

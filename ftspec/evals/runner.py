@@ -135,8 +135,9 @@ class EvalRun:
     """One eval set against one model; ``run()`` returns the summary for the lockfile."""
 
     def __init__(self, spec, eval_cfg, model_id: str, provider, *, project_root: Path,
-                 events=None, progress=None) -> None:
+                 events=None, progress=None, report_name: str | None = None) -> None:
         self.spec = spec
+        self.report_name = report_name or spec.name  # reports/<report_name>/<eval>.json
         self.index = find_eval(spec, eval_cfg)
         self.cfg = spec.evals[self.index]
         self.model_id = model_id
@@ -269,7 +270,7 @@ class EvalRun:
             "training": training_curve(self.events),
             "cases": case_rows,
         }
-        json_path, html_path = report_paths(self.project_root, self.spec.name, self.cfg["name"])
+        json_path, html_path = report_paths(self.project_root, self.report_name, self.cfg["name"])
         atomic_write_json(json_path, report)
         atomic_write_text(html_path, render_report(report))
         summary = dict(summary)
@@ -279,10 +280,11 @@ class EvalRun:
 
 
 def run_eval_set(spec, eval_cfg, model_id: str, provider, *, project_root, events=None,
-                 progress=None) -> dict[str, Any]:
-    """Run one eval set; write its JSON and HTML reports; return the lockfile summary."""
+                 progress=None, report_name: str | None = None) -> dict[str, Any]:
+    """Run one eval set; write its JSON and HTML reports (under ``reports/<report_name or spec
+    name>/``); return the lockfile summary."""
     return EvalRun(spec, eval_cfg, model_id, provider, project_root=Path(project_root),
-                   events=events, progress=progress).run()
+                   events=events, progress=progress, report_name=report_name).run()
 
 
 def gate_failures(spec_name: str, summaries: dict[str, dict[str, Any]]) -> list[str]:

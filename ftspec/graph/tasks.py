@@ -80,6 +80,7 @@ class SpecGraph:
         self.deploys = _needs_deployment(spec.provider)
         self.keep_deployment = bool((spec.provider_settings.get("deployment") or {}).get("keep", False))
         self._started: list[dict[str, Any]] = []  # deployments this run used (close() removes unkept ones)
+        self.report_name = spec.name  # reports/<report_name>/ (a sweep variant's is its own)
 
     # ---- names ----------------------------------------------------------------------------
     def name(self, task: str) -> str:
@@ -643,8 +644,14 @@ class SpecGraph:
 
         inputs = self.eval_inputs(name)
         events = self.provider.list_events(self._job_out()["id"])
+        progress = None  # on a terminal: the generator's live bar
+        if not self.live:
+            from ftspec.evals.generate import ProgressLine
+
+            progress = ProgressLine(self.echo, f"{self.spec.name}: eval '{name}'")
         summary = runner.run_eval_set(self.spec, self.eval_cfg(name), self._served_model(), self.provider,
-                                      project_root=self.root, events=events)
+                                      project_root=self.root, events=events, progress=progress,
+                                      report_name=self.report_name)
         self.state.save_task(self.spec.name, f"eval.{name}", inputs, summary)
         self.echo(f"{self.spec.name}: eval '{name}' done: {summary.get('report')}")
 

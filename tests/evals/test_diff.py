@@ -49,11 +49,14 @@ def git(root, *args):
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
-def build(root, *, system, epochs, answers, model, train_lines):
+def build(root, *, system, epochs, answers, model, train_lines, baseline=False):
     """What ``ftspec build`` leaves to commit: spec, data, reports and the lockfile."""
     (root / "data" / "train.jsonl").write_text("".join(train_lines), encoding="utf-8")
     spec_path = root / "specs" / "bot.yaml"
-    spec_path.write_text(SPEC.format(system=system, epochs=epochs), encoding="utf-8")
+    text = SPEC.format(system=system, epochs=epochs)
+    if baseline:
+        text = text.replace("    scorers:", "    baseline: true\n    scorers:")
+    spec_path.write_text(text, encoding="utf-8")
     spec = load_spec(spec_path)
     summary = run_eval_set(spec, spec.evals[0], model, EvalFakeProvider({"answers": answers}), project_root=root)
     write_lock(root / "specs" / "bot.lock", {
@@ -125,6 +128,22 @@ def test_fail_on_regression_exit_codes(repo, capsys):
     # default: HEAD against the (clean) working tree
     code, out, _ = ftspec(capsys, "diff", "specs/bot.yaml", "--fail-on-regression")
     assert code == 0 and "spec: unchanged" in out and "model: unchanged (ft:bot:v2)" in out
+
+
+def test_diff_shows_base_vs_fine_tuned_when_the_set_has_a_baseline(repo, capsys):
+    base_answers = {"How many sockets?": "I do not know.", "DHCP 설정은?": "DHCP 클라이언트를 켜고 IP를 받습니다."}
+    build(repo, system="Answer in one word.", epochs=5, model="ft:bot:v3", train_lines=TRAIN, baseline=True,
+          answers={"gemma-3-270m": base_answers, "ft:bot:v3": WORSE})
+    code, out, err = ftspec(capsys, "diff", "specs/bot.yaml", "HEAD", "--format", "json")
+    assert code == 0, err
+    vs = json.loads(out)["evals"]["smoke"]["base_vs_tuned"]
+    assert list(vs) == ["working tree"]  # HEAD's set ran no baseline
+    side = vs["working tree"]
+    assert (side["base"]["pass_rate"], side["tuned"]["pass_rate"], side["lift_points"]) == (0.5, 0.5, 0.0)
+    assert side["better"] == ["sockets"] and side["worse"] == ["dhcp"]
+    code, out, _ = ftspec(capsys, "diff", "specs/bot.yaml", "HEAD")
+    assert "base vs fine-tuned at working tree: 50.0% -> 50.0% (+0.0 points)" in out
+    assert "better than base: sockets; worse than base: dhcp" in out
 
 
 def test_markdown_format(repo, capsys):
