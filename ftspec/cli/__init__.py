@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("ftspec.cli.build_cmds:cancel", "Cancel the spec's running training job."),
     "gc": ("ftspec.cli.build_cmds:gc", "List (and with --yes delete) unreferenced remote files and models."),
     "models": ("ftspec.cli.build_cmds:models", "The models your lockfiles name, with their status."),
-    "export": ("ftspec.cli.export_cmd:export", "Export a local model as an adapter or merged weights."),
+    "export": ("ftspec.cli.export_cmd:export", "Export a local model (peft, merged, gguf-lora, ollama); --check its answers."),
     "eval": ("ftspec.cli.eval_cmds:eval_", "Run the spec's evals (optionally against any model id)."),
     "report": ("ftspec.cli.eval_cmds:report", "Show or open the eval HTML report."),
     "diff": ("ftspec.cli.diff_cmd:diff", "Compare two revisions (or two specs): spec, data, model, evals."),
