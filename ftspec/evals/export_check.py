@@ -253,7 +253,6 @@ def check_export(spec, folder: Path, record: dict[str, Any], provider, *, projec
 def _compare(name: str, report: dict[str, Any], exported: list[dict[str, Any]], tolerance: float,
              problems: list[str]) -> dict[str, Any]:
     from ftspec.evals.parity import parity
-
     from ftspec.evals.sampling import variants
 
     points = [v.sampling for v in variants({"sampling": report.get("sampling"), "matrix": report.get("matrix")})]

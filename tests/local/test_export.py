@@ -253,32 +253,35 @@ def test_gguf_lora_runs_in_llama_cpp_and_checks(trained_gguf, tmp_path, capsys):
     rows = [line for line in lines if line.startswith("  smoke/")]
     assert [r.split(":")[0] for r in rows] == ["  smoke/reset-0", "  smoke/reset-1", "  smoke/reset-2"]
     summary = next(line for line in lines if line.startswith("eval 'smoke'"))
-    identical = int(summary.split("identical ")[1].split("/")[0])
-    # the same function in float32 under both runtimes: greedy answers agree
-    assert identical >= 2, out
+    # a near-random tiny model: greedy answers part where logits nearly tie; they stay close
+    assert float(summary.split("mean similarity ")[1].split(";")[0]) >= 0.8, out
     passed = sum(c["results"][0]["status"] == "passed" for c in report["cases"])
     assert f"pass rate trained {passed / 3:.1%} | export " in summary
     assert code == 0 and lines[-1] == "check passed", out + err
 
+    import numpy as np
     from llama_cpp import Llama
 
-    adapted = Llama(model_path=str(base), lora_path=str(folder / "adapter.gguf"), n_ctx=256, verbose=False)
-    plain = Llama(model_path=str(base), n_ctx=256, verbose=False)
+    adapted = Llama(model_path=str(base), lora_path=str(folder / "adapter.gguf"), n_ctx=256, verbose=False,
+                    logits_all=True)
     assert adapted._lora_adapter  # llama.cpp really loaded the pairs onto the base
     prompt = chat_prompt(CASES[0]["messages"])
     ids = adapted.tokenize(prompt.encode(), add_bos=True, special=True)
     from ftspec.providers.local import models
 
-    tok = models.load_tokenizer(provider.manifest(model_id)["base_model"])
-    assert ids == tok(prompt)["input_ids"]  # the GGUF vocabulary tokenises as training did
-    a = adapted(prompt, max_tokens=8, temperature=0, repeat_penalty=1.0)["choices"][0]["text"]
-    b = plain(prompt, max_tokens=8, temperature=0, repeat_penalty=1.0)["choices"][0]["text"]
-    assert a != b
+    base_model = provider.manifest(model_id)["base_model"]
+    assert ids == models.load_tokenizer(base_model)(prompt)["input_ids"]  # the GGUF vocabulary tokenises as training did
+    adapted.eval(ids)
+    got = np.array(adapted.scores[: len(ids)])
+    with torch.no_grad():
+        trained = provider.engine(model_id).model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+        plain = provider.engine(base_model).model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+    effect, error = np.abs(trained - plain).max(), np.abs(trained - got).max()
+    assert error < effect / 10, (error, effect)  # llama.cpp + adapter computes the trained model
     adapted.close()
-    plain.close()
 
 
-def test_export_errors_are_one_line(trained, trained_gguf, tmp_path, capsys):
+def test_export_errors_are_one_line(trained, tmp_path, capsys):
     _, model_id, spec = trained
     code, _, err = run_cli(["export", str(spec), "--model", "ft:tiny:local:x:ftjob-missing", "--out", str(tmp_path / "x")], capsys)
     assert code == 1 and err.startswith("error: local model not found: ft:tiny:local:x:ftjob-missing")
@@ -300,12 +303,12 @@ def test_export_errors_are_one_line(trained, trained_gguf, tmp_path, capsys):
                             "--out", str(tmp_path / "g"), "--base-gguf", str(spec)], capsys)
     assert code == 1 and err.strip().startswith(f"error: {spec}: not a readable GGUF file")
     assert not (tmp_path / "g").exists()  # nothing half-written
-    _, gmodel, gspec, _ = trained_gguf
-    other = tmp_path / "other.gguf"
-    from ftspec.testing.tiny_model import write_gguf
-
-    write_gguf(Path(spec.read_text().split("base_model: ")[1].split("\n")[0]), other)  # the other tiny model
-    code, _, err = run_cli(["export", str(gspec), "--format", "peft", "--model", gmodel, "--check",
+    fresh = tmp_path / "fresh"
+    (fresh / "specs").mkdir(parents=True)
+    (fresh / ".ftspec").mkdir()
+    copy = fresh / "specs" / "tiny.yaml"
+    shutil.copy(spec, copy)
+    code, _, err = run_cli(["export", str(copy), "--format", "peft", "--model", model_id, "--check",
                             "--out", str(tmp_path / "c")], capsys)
-    assert code == 1 and err.strip() == (f"error: {gspec.parent.parent / 'reports' / 'tinyg' / 'smoke.json'}: "
-                                         f"no eval report to compare with; run: ftspec eval {gspec}") or "the report is for" in err
+    assert code == 1 and err.strip() == (f"error: {fresh.resolve() / 'reports' / 'tiny' / 'smoke.json'}: "
+                                         f"no eval report to compare with; run: ftspec eval {copy}")

@@ -8,8 +8,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ftspec.providers.local.exports import EXPORTS, ExportContext, ExportFormat, link_or_copy, training_summary
-from ftspec.providers.local.exports.gguf_lora import ADAPTER_FILE, TEMPLATE_FILE, base_gguf, write_adapter_gguf
+from ftspec.providers.local.exports import (
+    EXPORTS,
+    ExportContext,
+    ExportFormat,
+    link_or_copy,
+    training_summary,
+)
+from ftspec.providers.local.exports.gguf_lora import (
+    ADAPTER_FILE,
+    TEMPLATE_FILE,
+    base_gguf,
+    write_adapter_gguf,
+)
 
 BASE_FILE = "base.gguf"
 MODELFILE = "Modelfile"

@@ -12,7 +12,13 @@ import json
 import shutil
 from typing import Any
 
-from ftspec.providers.local.exports import EXPORTS, ExportContext, ExportFormat, base_reference, training_summary
+from ftspec.providers.local.exports import (
+    EXPORTS,
+    ExportContext,
+    ExportFormat,
+    base_reference,
+    training_summary,
+)
 from ftspec.util import atomic_write_json, atomic_write_text
 
 
