@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ftspec.errors import EvalError
-from ftspec.evals.runner import EvalRun, _case_row, report_paths
+from ftspec.evals.runner import EvalRun, case_row, clean_output, report_paths
 from ftspec.providers.base import ChatRequest, ChatResult
 
 DEFAULT_TOLERANCE = 0.05
@@ -52,9 +52,10 @@ class TransformersRuntime:
             from peft import PeftModel
 
             base = models.load_base_model(record["base_model"], device)
-            model = PeftModel.from_pretrained(base, folder)
+            model: Any = PeftModel.from_pretrained(base, folder)
         else:
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=models.pick_dtype(device)).to(device)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=models.pick_dtype(device))
+            model = model.to(device)
         model.eval()
         ends = GenerationConfig.from_pretrained(folder).eos_token_id
         self.end_ids = [ends] if isinstance(ends, int) else list(ends or [])
@@ -72,7 +73,7 @@ class TransformersRuntime:
     def render(self, messages: list[dict[str, Any]]) -> str:
         """The prompt text as transformers/vLLM render it, without the BOS text (the tokenizer
         call adds the BOS token, as vLLM's tokenisation of the rendered text does)."""
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         bos = self.tokenizer.bos_token or ""
         return text[len(bos):] if bos and text.startswith(bos) else text
 
@@ -156,7 +157,8 @@ class LlamaCppRuntime:
         self.llm.close()
 
 
-RUNTIMES = {"transformers": TransformersRuntime, "llama.cpp": LlamaCppRuntime}
+RUNTIMES: dict[str, type[TransformersRuntime] | type[LlamaCppRuntime]] = {
+    "transformers": TransformersRuntime, "llama.cpp": LlamaCppRuntime}
 
 
 # ---- the eval through the export ---------------------------------------------------------------
@@ -178,18 +180,16 @@ class _ExportEval(EvalRun):
         return runs
 
     def _generate(self, generator, runs) -> None:
-        from ftspec.evals.runner import _clean
-
         for run, result in zip(runs, self.runtime.generate([r.request for r in runs]), strict=True):
             run.result = result
-            run.outputs = [_clean(text, run.request.stop or []) for text in result.choices]
+            run.outputs = [clean_output(text, run.request.stop or []) for text in result.choices]
 
     def _write(self, cases, scorers, runs) -> dict[str, Any]:
         weights = {label: s.weight for label, s in scorers}
         by_case: dict[str, list] = {}
         for run in runs:
             by_case.setdefault(run.case.id, []).append(run)
-        return {"cases": [_case_row(c, by_case.get(c.id, []), weights) for c in cases]}
+        return {"cases": [case_row(c, by_case.get(c.id, []), weights) for c in cases]}
 
 
 def load_report(project_root: Path, spec, eval_name: str, model_id: str) -> dict[str, Any]:
@@ -229,7 +229,7 @@ def check_export(spec, folder: Path, record: dict[str, Any], provider, *, projec
         raise EvalError(f"{spec.path}: the spec has no evals: --check compares the export on the eval cases")
     reports = {name: load_report(project_root, spec, name, record["model"]) for name in names}
     problems = list(fmt().problems(folder, record))
-    runtime = RUNTIMES[fmt.runtime](folder, record, provider)
+    runtime: TransformersRuntime | LlamaCppRuntime = RUNTIMES[fmt.runtime](folder, record, provider)
     try:
         problems += runtime.end_problems()
         sets = []
