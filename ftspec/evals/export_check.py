@@ -136,21 +136,34 @@ class LlamaCppRuntime:
                 for s in STOPS if s not in self.stops]
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatResult]:
+        """Greedy, token by token: ends at an end token (EOS or a stop that is one token), then cut
+        at the first stop string; bytes are decoded as transformers decodes them (an incomplete
+        UTF-8 sequence becomes U+FFFD rather than vanishing), so equal tokens give equal text."""
         out = []
         for request in requests:
             prompt = self.render(request.messages) if request.messages is not None else request.prompt or ""
+            stops = list(dict.fromkeys(self.stops + list(request.stop or [])))
+            ends = {self.llm.token_eos()} | {ids[0] for ids in (self.llm.tokenize(s.encode(), add_bos=False, special=True)
+                                                                 for s in self.stops) if len(ids) == 1}
             started = time.perf_counter()
-            result = self.llm.create_completion(
-                prompt, max_tokens=request.max_tokens or 256, temperature=0.0, top_k=1, top_p=1.0,
-                repeat_penalty=1.0, frequency_penalty=request.frequency_penalty or 0.0,
-                presence_penalty=request.presence_penalty or 0.0,
-                stop=list(dict.fromkeys(self.stops + list(request.stop or []))), seed=request.seed or 0)
-            choice = result["choices"][0]
-            usage = result.get("usage") or {}
-            out.append(ChatResult(choices=[choice["text"]], prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                                  completion_tokens=int(usage.get("completion_tokens", 0)),
-                                  latency_s=time.perf_counter() - started,
-                                  finish_reasons=[choice.get("finish_reason") or "stop"]))
+            ids = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            generated: list[int] = []
+            reason = "length"
+            for token in self.llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0,
+                                           frequency_penalty=request.frequency_penalty or 0.0,
+                                           presence_penalty=request.presence_penalty or 0.0):
+                if token in ends:
+                    reason = "stop"
+                    break
+                generated.append(token)
+                if len(generated) >= (request.max_tokens or 256):
+                    break
+            text = self.llm.detokenize(generated).decode("utf-8", errors="replace")
+            for stop in stops:
+                if stop and stop in text:
+                    text, reason = text.split(stop, 1)[0], "stop"
+            out.append(ChatResult(choices=[text], prompt_tokens=len(ids), completion_tokens=len(generated),
+                                  latency_s=time.perf_counter() - started, finish_reasons=[reason]))
         return out
 
     def close(self) -> None:

@@ -253,8 +253,8 @@ def test_gguf_lora_runs_in_llama_cpp_and_checks(trained_gguf, tmp_path, capsys):
     rows = [line for line in lines if line.startswith("  smoke/")]
     assert [r.split(":")[0] for r in rows] == ["  smoke/reset-0", "  smoke/reset-1", "  smoke/reset-2"]
     summary = next(line for line in lines if line.startswith("eval 'smoke'"))
-    # a near-random tiny model: greedy answers part where logits nearly tie; they stay close
-    assert float(summary.split("mean similarity ")[1].split(";")[0]) >= 0.8, out
+    # the same function under both runtimes (float32 base, float32 LoRA): the same greedy tokens
+    assert summary.startswith("eval 'smoke': identical 3/3, mean similarity 1.000; "), out
     passed = sum(c["results"][0]["status"] == "passed" for c in report["cases"])
     assert f"pass rate trained {passed / 3:.1%} | export " in summary
     assert code == 0 and lines[-1] == "check passed", out + err
