@@ -2,7 +2,7 @@
 in llama.cpp (llama-cpp-python), per case and as pass rates (``ftspec export --check``).
 
     .venv/bin/python benchmarks/bench_export_parity.py                       # specs/support.yaml's model
-    .venv/bin/python benchmarks/bench_export_parity.py --build               # train it first (slow on CPU)
+    .venv/bin/python benchmarks/bench_export_parity.py --build               # train it first, in a temp copy (slow on CPU)
     .venv/bin/python benchmarks/bench_export_parity.py --tiny                # the tiny test model instead
 
 The bundled Gemma 3 270M path needs the spec's locked model in this machine's local store and its
@@ -89,7 +89,9 @@ evals:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=ROOT / "specs" / "support.yaml")
-    parser.add_argument("--build", action="store_true", help="run ftspec build SPEC first (trains the bundled model)")
+    parser.add_argument("--build", action="store_true",
+                        help="build SPEC first in a temporary copy of specs/, data/ and evals/ with its own store "
+                             "(trains the bundled model; the repository's lockfile and reports stay as they are)")
     parser.add_argument("--tiny", action="store_true", help="use the tiny test model even when a trained model exists")
     parser.add_argument("--cases", type=int, default=12, help="tiny path: eval cases from evals/support/smoke.jsonl")
     args = parser.parse_args()
@@ -102,7 +104,15 @@ def main() -> None:
 
     spec, base_gguf, work = args.spec.resolve(), None, None
     if args.build and not args.tiny:
-        ftspec(ROOT, "build", str(spec))
+        work = Path(tempfile.mkdtemp(prefix="bench-export-"))
+        for folder in ("specs", "data", "evals"):
+            shutil.copytree(ROOT / folder, work / folder)
+        (work / ".ftspec").mkdir()
+        os.environ["FTSPEC_LOCAL_STORE"] = str(work / "store")
+        spec = work / "specs" / spec.name
+        started = time.perf_counter()
+        ftspec(work, "build", str(spec))
+        print(f"built {spec.name} (train + evals) in {time.perf_counter() - started:.0f} s")
     model = None if args.tiny else locked_model(spec)
     if model is None:
         if not args.tiny:

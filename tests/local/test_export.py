@@ -294,7 +294,8 @@ def test_export_errors_are_one_line(trained, tmp_path, capsys):
     code, _, err = run_cli(["export", str(nolock)], capsys)
     assert code == 1 and err.strip() == f"error: {tmp_path / 'nolock.lock'}: no model yet; run: ftspec build {nolock}"
     code, _, err = run_cli(["export", str(spec), "--format", "ggufl", "--model", model_id], capsys)
-    assert code == 1 and err.strip().splitlines()[0].startswith("error: unknown export format 'ggufl' (did you mean")
+    assert code == 1 and err.strip() == ("error: unknown export format 'ggufl' (did you mean 'gguf-lora'?); "
+                                         "known: gguf-lora, merged, ollama, peft")
     code, _, err = run_cli(["export", str(spec), "--format", "gguf-lora", "--model", model_id,
                             "--out", str(tmp_path / "g")], capsys)
     assert code == 1 and err.strip().startswith("error: gguf-lora needs the base model as GGUF, and ")
