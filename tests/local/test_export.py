@@ -88,11 +88,15 @@ def test_export_merged_matches_base_plus_adapter(trained, tmp_path, capsys):
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     provider, model_id, spec = trained
+    eval_report(spec, model_id, capsys)
     folder = tmp_path / "m"
     code, out, err = run_cli(["export", str(spec), "--format", "merged", "--out", str(folder),
-                              "--model", model_id], capsys)
+                              "--model", model_id, "--check"], capsys)
     assert code == 0, err
-    first, serve = out.strip().splitlines()
+    first, serve, *checked = out.strip().splitlines()
+    assert checked[0] == "check: merged export through transformers vs the trained model"
+    assert next(line for line in checked if line.startswith("eval 'smoke'")).startswith(
+        "eval 'smoke': identical 3/3, mean similarity 1.000; ")
     assert first == f"{model_id} -> {folder} (merged; see {folder / 'README.md'})"
     assert serve == f"serve: vllm serve {folder.resolve()} --served-model-name exp --chat-template {folder.resolve() / 'chat_template.jinja'}"
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
