@@ -263,6 +263,21 @@ def test_gguf_lora_runs_in_llama_cpp_and_checks(trained_gguf, tmp_path, capsys):
     assert f"pass rate trained {passed / 3:.1%} | export " in summary
     assert code == 0 and lines[-1] == "check passed", out + err
 
+    ollama = tmp_path / "o"  # Ollama's runner is llama.cpp: the same adapter, plus the Modelfile's checks
+    code, out, err = run_cli(["export", str(spec), "--format", "ollama", "--out", str(ollama),
+                              "--model", model_id, "--base-gguf", str(base), "--check"], capsys)
+    assert code == 0 and out.splitlines()[2] == "check: ollama export through llama.cpp vs the trained model", out + err
+    assert "eval 'smoke': identical 3/3, mean similarity 1.000; " in out
+    from ftspec.evals.export_check import check_export
+    from ftspec.providers.local.exports import read_export
+    from ftspec.spec.loader import load_spec
+
+    modelfile = ollama / "Modelfile"
+    modelfile.write_text(modelfile.read_text().replace("<start_of_turn>model\n\"\"\"", "\"\"\""))
+    result = check_export(load_spec(spec, check_files=False), ollama, read_export(ollama), provider,
+                          project_root=spec.parent.parent)
+    assert result["problems"] == [f"{modelfile}: TEMPLATE differs from the training chat format"]
+
     import numpy as np
     from llama_cpp import Llama
 
