@@ -332,3 +332,67 @@ def test_export_errors_are_one_line(trained, tmp_path, capsys):
                             "--out", str(tmp_path / "c")], capsys)
     assert code == 1 and err.strip() == (f"error: {fresh.resolve() / 'reports' / 'tiny' / 'smoke.json'}: "
                                          f"no eval report to compare with; run: ftspec eval {copy}")
+
+
+GO_RENDER = """package main
+
+import (
+	"encoding/json"
+	"os"
+	"text/template"
+)
+
+type Message struct{ Role, Content string }
+
+func main() {
+	var req struct {
+		Template string
+		Cases    [][]Message
+	}
+	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+		panic(err)
+	}
+	tmpl := template.Must(template.New("t").Parse(req.Template))
+	out := []string{}
+	for _, messages := range req.Cases {
+		var b []byte
+		w := &buffer{&b}
+		if err := tmpl.Execute(w, struct{ Messages []Message }{messages}); err != nil {
+			panic(err)
+		}
+		out = append(out, string(b))
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+type buffer struct{ b *[]byte }
+
+func (w *buffer) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); return len(p), nil }
+"""
+
+
+def test_ollama_template_renders_the_training_format_under_go(tmp_path):
+    """The Modelfile TEMPLATE through Go's text/template (the engine Ollama uses) over Ollama's
+    .Messages gives exactly the prompt training used."""
+    import subprocess
+
+    go = shutil.which("go")
+    if go is None:
+        print("skipped: no Go toolchain to run text/template (apt-get install golang-go)")
+        pytest.skip("no Go toolchain to run text/template")
+    conversations = [
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"},
+         {"role": "assistant", "content": "Yo"}, {"role": "user", "content": "again\nplease"}],
+        [{"role": "system", "content": "A"}, {"role": "developer", "content": "B"}, {"role": "user", "content": "q"}],
+        [{"role": "system", "content": "only a system prompt"}],
+        [{"role": "user", "content": "tool?"}, {"role": "tool", "content": "{\"ok\": 1}"}],
+    ]
+    (tmp_path / "main.go").write_text(GO_RENDER)
+    payload = json.dumps({"Template": OLLAMA_TEMPLATE,
+                          "Cases": [[{"Role": m["role"], "Content": m["content"]} for m in c] for c in conversations]})
+    env = {**__import__("os").environ, "GOCACHE": str(tmp_path / "gocache"), "GO111MODULE": "off"}
+    done = subprocess.run([go, "run", str(tmp_path / "main.go")], input=payload, capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [chat_prompt(c) for c in conversations]
