@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--build", action="store_true",
                         help="build SPEC first in a temporary copy of specs/, data/ and evals/ with its own store "
                              "(trains the bundled model; the repository's lockfile and reports stay as they are)")
+    parser.add_argument("--quick", type=int, default=0, metavar="N",
+                        help="with --build: train on the first N training records for 1 epoch (a busy CPU)")
     parser.add_argument("--tiny", action="store_true", help="use the tiny test model even when a trained model exists")
     parser.add_argument("--cases", type=int, default=12, help="tiny path: eval cases from evals/support/smoke.jsonl")
     args = parser.parse_args()
@@ -110,6 +112,12 @@ def main() -> None:
         (work / ".ftspec").mkdir()
         os.environ["FTSPEC_LOCAL_STORE"] = str(work / "store")
         spec = work / "specs" / spec.name
+        if args.quick:
+            for data in (work / "data").rglob("*.jsonl"):
+                data.write_text("".join(data.read_text(encoding="utf-8").splitlines(True)[: args.quick]), encoding="utf-8")
+            text = spec.read_text(encoding="utf-8")
+            spec.write_text(text.replace("n_epochs: 2", "n_epochs: 1"), encoding="utf-8")
+            print(f"quick: {args.quick} training records per data file, 1 epoch")
         started = time.perf_counter()
         ftspec(work, "build", str(spec))
         print(f"built {spec.name} (train + evals) in {time.perf_counter() - started:.0f} s")
