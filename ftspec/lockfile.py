@@ -18,12 +18,13 @@ LOCK_VERSION = 1
 
 def lock_from_build(spec: Any, *, dataset: dict[str, Any], files: dict[str, Any], job: dict[str, Any],
                     finished: dict[str, Any], hyperparameters: dict[str, Any],
-                    evals: dict[str, Any]) -> dict[str, Any]:
+                    evals: dict[str, Any], serve: dict[str, Any] | None = None) -> dict[str, Any]:
     """The lockfile of a finished build, from its recorded task outputs: the dataset task's
     (``dataset``), the uploaded file ids per split (``files``), the job task's id and key
     (``job``), the wait task's result (``finished``: model, status, trained tokens), the
-    hyperparameters the job ran with and each eval set's summary."""
-    return {
+    hyperparameters the job ran with and each eval set's summary; ``serve`` (local models: see
+    ``serve_entry``) says how to serve the model."""
+    lock = {
         "lock_version": LOCK_VERSION,
         "spec_sha256": spec.sha256,
         "dataset": {"sha256": dataset["dataset_sha256"], "counts": dataset["counts"],
@@ -36,6 +37,34 @@ def lock_from_build(spec: Any, *, dataset: dict[str, Any], files: dict[str, Any]
         "model": finished.get("fine_tuned_model"),
         "evals": evals,
     }
+    if serve is not None:
+        lock["serve"] = serve
+    return lock
+
+
+def serve_entry(spec_path: str, model: str | None, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"command": "ftspec serve SPEC", "exports": {format: artifact sha256}}`` for a local model.
+    Exports recorded by ``ftspec export`` are kept while the model stays the same."""
+    exports: dict[str, str] = {}
+    if previous and previous.get("model") == model:
+        exports = dict((previous.get("serve") or {}).get("exports") or {})
+    return {"command": f"ftspec serve {spec_path}", "exports": exports}
+
+
+def record_export(path: str | Path, model: str, fmt: str, sha256: str, spec_path: str) -> bool:
+    """Add an export of the locked model to its ``serve`` entry; False when the lockfile is for
+    another model (or absent), which is then left as it is."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    lock = load_lock(path)
+    if lock.get("model") != model:
+        return False
+    serve = serve_entry(spec_path, model, lock)
+    serve["command"] = (lock.get("serve") or {}).get("command", serve["command"])
+    serve["exports"][fmt] = sha256
+    lock["serve"] = serve
+    return write_lock(path, lock)
 
 
 def lock_path(spec_path: str | Path) -> Path:

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("ftspec.cli.build_cmds:gc", "List (and with --yes delete) unreferenced remote files and models."),
     "models": ("ftspec.cli.build_cmds:models", "The models your lockfiles name, with their status."),
     "sweep": ("ftspec.cli.sweep_cmd:sweep", "Training sweeps: apply a variant's hyperparameters to the spec."),
-    "export": ("ftspec.cli.export_cmd:export", "Export a local model as an adapter or merged weights."),
+    "export": ("ftspec.cli.export_cmd:export", "Export a local model (peft, merged, gguf-lora, ollama); --check its answers."),
     "serve": ("ftspec.cli.serve_cmd:serve", "Serve the spec's local model behind the OpenAI API (/v1)."),
     "eval": ("ftspec.cli.eval_cmds:eval_", "Run the spec's evals (optionally against any model id)."),
     "report": ("ftspec.cli.eval_cmds:report", "Show or open the eval HTML report."),

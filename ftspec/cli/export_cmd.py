@@ -1,4 +1,4 @@
-"""``ftspec export SPEC --format adapter|merged [--out DIR] [--model ID]``."""
+"""``ftspec export SPEC --format peft|merged|gguf-lora|ollama [--out DIR] [--model ID] [--check]``."""
 
 from __future__ import annotations
 
@@ -6,36 +6,38 @@ from pathlib import Path
 
 import click
 
+FORMATS_HELP = ("peft: the LoRA adapter folder (transformers, vLLM); merged: full safetensors weights; "
+                "gguf-lora: a llama.cpp LoRA GGUF for the exact GGUF base; ollama: base + adapter GGUF + Modelfile. "
+                "(adapter: old name of peft)")
+
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["adapter", "merged"]), default="adapter", show_default=True,
-              help="adapter: the LoRA adapter; merged: full safetensors weights (transformers, vLLM, llama.cpp).")
+@click.option("--format", "fmt", default="peft", show_default=True, help=FORMATS_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: exports/<spec name>-<format>).")
 @click.option("--model", "model_id", help="Model id to export (default: the model in the spec's lockfile).")
-def export(spec_path: Path, fmt: str, out: Path | None, model_id: str | None) -> None:
-    """Export a local model as an adapter or merged weights, with a README saying how to use it."""
-    from ftspec.errors import ProviderError
-    from ftspec.providers import provider_for_spec
-    from ftspec.spec.loader import load_spec
+@click.option("--base-gguf", type=click.Path(dir_okay=False, path_type=Path),
+              help="gguf-lora/ollama with a folder or Hub base: the base model as GGUF.")
+@click.option("--check", is_flag=True,
+              help="Run the spec's eval cases greedily through the export and compare with the trained model's report.")
+@click.option("--tolerance", type=float, default=None,
+              help="--check: how far the export's pass rate may fall below the trained model's (default 0.05).")
+def export(spec_path: Path, fmt: str, out: Path | None, model_id: str | None, base_gguf: Path | None,
+           check: bool, tolerance: float | None) -> None:
+    """Export a local model with a README and export.json saying how to serve it."""
+    from ftspec.graph.export import export_spec
 
-    spec = load_spec(spec_path, check_files=False)
-    if spec.provider != "local":
-        raise ProviderError(f"{spec_path}: export needs provider 'local' (this spec uses '{spec.provider}')")
-    if model_id is None:
-        from ftspec.lockfile import load_lock, lock_path
+    outcome = export_spec(spec_path, fmt, out=out, model_id=model_id, base_gguf=base_gguf, check=check,
+                          tolerance=tolerance, echo=lambda line: click.echo(line, err=True))
+    click.echo(f"{outcome.model_id} -> {outcome.out} ({outcome.fmt}; see {outcome.out / 'README.md'})")
+    click.echo(f"serve: {outcome.record['serve']}")
+    if outcome.check is not None:
+        from ftspec.evals.export_check import format_check
 
-        model_id = load_lock(lock_path(spec_path)).get("model")
-        if not model_id:
-            raise ProviderError(f"{lock_path(spec_path)}: no model yet; run: ftspec build {spec_path}")
-    provider = provider_for_spec(spec)
-    from ftspec.artifacts.sync import ensure_model
-    from ftspec.project import project_root
-    from ftspec.providers.local.export import export_model
+        for line in format_check(outcome.check):
+            click.echo(line)
+        if not outcome.check["passed"]:
+            from ftspec.errors import EvalError
 
-    ensure_model(spec, project_root(spec.path), provider, model_id, echo=lambda line: click.echo(line, err=True))
-
-    target = out or Path("exports") / f"{spec.name}-{fmt}"
-    export_model(provider, model_id, fmt, target)
-    click.echo(f"{model_id} -> {target} ({fmt}; see {target / 'README.md'})")
+            raise EvalError("export check failed: " + outcome.check["problems"][0])

@@ -210,7 +210,7 @@ class EvalRun:
                 run.error = f"generation failed: {result}"
                 continue
             run.result = result
-            run.outputs = [_clean(text, run.request.stop or []) for text in result.choices]
+            run.outputs = [clean_output(text, run.request.stop or []) for text in result.choices]
             if not run.outputs:
                 run.error = "the provider returned no output"
 
@@ -234,7 +234,7 @@ class EvalRun:
         by_case: dict[str, list[_Run]] = {}
         for run in runs:
             by_case.setdefault(run.case.id, []).append(run)
-        case_rows = [_case_row(c, by_case.get(c.id, []), weights) for c in cases]
+        case_rows = [case_row(c, by_case.get(c.id, []), weights) for c in cases]
         model_runs = [row for c in case_rows for row in c["results"]]
         summary = _summary(model_runs, weights, len(cases), self.model_id)
         if len(variants(self.cfg)) > 1:
@@ -328,7 +328,7 @@ def _recorded_run(case: Case, variant: Variant, model: str, row: dict[str, Any])
     return run
 
 
-def _clean(text: str, stops: list[str]) -> str:
+def clean_output(text: str, stops: list[str]) -> str:
     """Cut at the first stop sequence (some backends include it) and trim whitespace."""
     for stop in stops:
         if stop and stop in text:
@@ -365,7 +365,7 @@ def _run_row(run: _Run, weights: dict[str, float]) -> dict[str, Any]:
     return row
 
 
-def _case_row(case: Case, runs: list[_Run], weights: dict[str, float]) -> dict[str, Any]:
+def case_row(case: Case, runs: list[_Run], weights: dict[str, float]) -> dict[str, Any]:
     row: dict[str, Any] = {"id": case.id, "input": case.messages if case.messages is not None else case.prompt,
                            "input_text": case.input_text(), "ideal": case.ideal, "tags": case.tags}
     row.update({k: v for k, v in case.data.items() if k not in ("id", "messages", "prompt", "ideal", "tags")})

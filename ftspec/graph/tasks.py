@@ -671,7 +671,7 @@ class SpecGraph:
                 evals[name] = recorded["outputs"]
         hp = {**self.hyperparameters(), **(out.get("hyperparameters") or {})}
         lock = lock_from_build(self.spec, dataset=dataset, files={s: upload["outputs"].get(s) for s in SPLITS},
-                               job=job, finished=out, hyperparameters=hp, evals=evals)
+                               job=job, finished=out, hyperparameters=hp, evals=evals, serve=self._serve(out))
         from ftspec.artifacts.sync import has_model_kind, model_lock_entry
 
         if has_model_kind(self.spec):  # the model lives on this machine: record its tree
@@ -684,6 +684,24 @@ class SpecGraph:
                 lock["deployment"] = {"id": deployed["outputs"]["id"],
                                       "served_model": deployed["outputs"]["served_model"]}
         return lock
+
+    def _serve(self, finished: dict[str, Any]) -> dict[str, Any] | None:
+        """How to serve a local model (``ftspec serve``, and the exports ``ftspec export`` made)."""
+        if self.spec.provider != "local" or not finished.get("fine_tuned_model"):
+            return None
+        from ftspec.lockfile import load_lock, serve_entry
+
+        previous = None
+        if self.lock_file.is_file():
+            try:
+                previous = load_lock(self.lock_file)
+            except FtspecError:
+                previous = None
+        try:
+            shown = Path(self.spec.path).resolve().relative_to(Path(self.root).resolve()).as_posix()
+        except ValueError:
+            shown = str(self.spec.path)
+        return serve_entry(shown, finished.get("fine_tuned_model"), previous)
 
     @property
     def lock_file(self) -> Path:

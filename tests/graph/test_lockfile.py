@@ -50,3 +50,19 @@ def test_bad_lockfile_on_disk_names_the_file(tmp_path):
     with pytest.raises(LockError) as err:
         load_lock(tmp_path / "none.lock")
     assert err.value.message == f"{tmp_path / 'none.lock'}: lockfile not found; run: ftspec build"
+
+
+def test_serve_entry_keeps_exports_of_the_same_model_only(tmp_path):
+    from ftspec.lockfile import record_export, serve_entry
+
+    previous = {"model": "ft:a", "serve": {"command": "ftspec serve specs/s.yaml", "exports": {"peft": "1" * 64}}}
+    assert serve_entry("specs/s.yaml", "ft:a", previous) == previous["serve"]
+    assert serve_entry("specs/s.yaml", "ft:b", previous) == {"command": "ftspec serve specs/s.yaml", "exports": {}}
+    path = tmp_path / "s.lock"
+    base = {"lock_version": 1, "spec_sha256": "x", "provider": "local", "base_model": "m", "model": "ft:a"}
+    assert record_export(tmp_path / "none.lock", "ft:a", "peft", "2" * 64, "specs/s.yaml") is False
+    write_lock(path, base)
+    assert record_export(path, "ft:other", "peft", "2" * 64, "specs/s.yaml") is False  # not the locked model
+    assert load_lock(path) == base
+    assert record_export(path, "ft:a", "gguf-lora", "3" * 64, "specs/s.yaml") is True
+    assert load_lock(path)["serve"] == {"command": "ftspec serve specs/s.yaml", "exports": {"gguf-lora": "3" * 64}}

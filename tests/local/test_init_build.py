@@ -34,5 +34,14 @@ def test_init_then_build_trains_and_evaluates_offline(tmp_path, tiny_model):
     report = json.loads((root / lock["evals"]["smoke"]["report"]).read_text(encoding="utf-8"))
     assert len(report["cases"]) == 3
 
+    assert lock["serve"] == {"command": "ftspec serve specs/demo.yaml", "exports": {}}
+
+    exported = ftspec(root, "export", "specs/demo.yaml", "--format", "peft")  # recorded in the lock's serve entry
+    assert exported.returncode == 0, exported.stderr
+    record = json.loads((root / "exports" / "demo-peft" / "export.json").read_text(encoding="utf-8"))
+    lock = yaml.safe_load((root / "specs" / "demo.lock").read_text(encoding="utf-8"))
+    assert lock["serve"]["exports"] == {"peft": record["artifact_sha256"]}
+
     again = ftspec(root, "build", "--json", "specs/demo.yaml")  # incremental: nothing to redo
     assert again.returncode == 0 and json.loads(again.stdout)["ran"] == []
+    assert yaml.safe_load((root / "specs" / "demo.lock").read_text(encoding="utf-8"))["serve"] == lock["serve"]

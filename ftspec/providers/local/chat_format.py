@@ -140,3 +140,61 @@ class LocalTokenCounter:
 
     def count_texts(self, texts: list[str]) -> list[int]:
         return [len(ids) for ids in self._encoder._ids(list(texts))]
+
+
+# ---- the same format for other runtimes (exports) -------------------------------------------
+# Each renders exactly ``chat_prompt``: system/developer messages are joined with a blank line
+# and prefix the first user turn; assistant/model turns are ``model``; every other role is
+# ``user``. Tests render both against ``chat_prompt`` (Jinja here; the Go template under Go).
+
+STOPS = [END]
+
+# A Hugging Face / vLLM / llama.cpp (``--jinja``) chat template. It starts with ``bos_token`` as
+# Gemma's own template does: transformers and vLLM tokenise the rendered text without adding
+# special tokens, llama.cpp drops the leading BOS text and adds the BOS token itself.
+JINJA_CHAT_TEMPLATE = (
+    "{{- bos_token -}}"
+    "{%- set ns = namespace(system='') -%}"
+    "{%- for message in messages -%}"
+    "{%- set content = message['content'] if message['content'] is string else "
+    "(message['content'] | map(attribute='text') | join('')) -%}"
+    "{%- if message['role'] in ['system', 'developer'] -%}"
+    "{%- set ns.system = (ns.system ~ '\\n\\n' ~ content) if ns.system else content -%}"
+    "{%- else -%}"
+    "{%- set turn = 'model' if message['role'] in ['assistant', 'model'] else 'user' -%}"
+    "{%- if turn == 'user' and ns.system -%}"
+    "{%- set content = ns.system ~ '\\n\\n' ~ content -%}{%- set ns.system = '' -%}"
+    "{%- endif -%}"
+    "{{- '<start_of_turn>' ~ turn ~ '\\n' ~ content ~ '<end_of_turn>\\n' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if ns.system -%}{{- '<start_of_turn>user\\n' ~ ns.system ~ '<end_of_turn>\\n' -}}{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}"
+)
+
+# Ollama's Modelfile TEMPLATE (Go text/template over .Messages). Ollama renders the generation
+# prompt itself at the end; BOS is added by llama.cpp (the GGUF sets add_bos_token).
+OLLAMA_TEMPLATE = (
+    '{{- $system := "" }}'
+    "{{- range .Messages }}"
+    '{{- if or (eq .Role "system") (eq .Role "developer") }}'
+    '{{- if $system }}{{ $system = printf "%s\\n\\n%s" $system .Content }}{{ else }}{{ $system = .Content }}{{ end }}'
+    '{{- else if or (eq .Role "assistant") (eq .Role "model") }}<start_of_turn>model\n'
+    "{{ .Content }}<end_of_turn>\n"
+    "{{ else }}<start_of_turn>user\n"
+    '{{ if $system }}{{ $system }}\n\n{{ $system = "" }}{{ end }}{{ .Content }}<end_of_turn>\n'
+    "{{ end }}"
+    "{{- end }}"
+    "{{- if $system }}<start_of_turn>user\n{{ $system }}<end_of_turn>\n{{ end }}"
+    "<start_of_turn>model\n"
+)
+
+
+def render_jinja_template(template: str, messages: list[dict[str, Any]], *, bos_token: str = "",
+                          add_generation_prompt: bool = True) -> str:
+    """Render a chat template the way transformers does (sandboxed Jinja, ``trim_blocks``)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template).render(messages=messages, bos_token=bos_token,
+                                            add_generation_prompt=add_generation_prompt)

