@@ -5,7 +5,16 @@ twice through the ``openai`` client: one after another (the server never has two
 from 16 concurrent clients. Prints completion tokens/s, p50/p95 latency, the batches the server
 made and the ratio (goal >= 3x). The served model is either a built spec's locked model
 (``--spec``), the bundled Gemma 3 270M base (``--bundled``), or by default the tiny test model
-LoRA-trained here in seconds. A llama.cpp column is printed only when ``llama_cpp`` is importable.
+LoRA-trained here in seconds.
+
+The llama.cpp column serves the same model with llama-cpp-python's own server
+(``python -m llama_cpp.server``, ``pip install 'llama-cpp-python[server]'``): the ``gguf-lora``
+export on its GGUF base (the base alone for ``--bundled``; the tiny model is built in llama.cpp's
+attention layout and written as a GGUF for it). Requests go to its ``/v1/completions`` with the
+prompt ``ftspec serve`` would render (the spec's system prompt and chat format, from the export's
+``chat_template.jinja``) and the export's stops, so both servers generate for the same text.
+Note the weights differ in kind: llama.cpp runs the Q4_K_M (or tiny f32) GGUF with its own kernels,
+ftspec serve runs the dequantised base in torch.
 
     .venv/bin/python benchmarks/bench_serve.py                       # tiny model, trained here
     .venv/bin/python benchmarks/bench_serve.py --bundled             # Gemma 3 270M (Q4_K_M, dequantised)
@@ -32,6 +41,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,9 +51,11 @@ QUESTIONS = ["How do I reset my password?", "Where is my order?", "Can I get a r
 
 
 def train_tiny(folder: Path, env: dict[str, str]) -> Path:
-    from ftspec.testing.tiny_model import build_tiny_model, write_local_spec
+    from ftspec.testing.tiny_model import build_tiny_model, write_gguf, write_local_spec
 
-    base = build_tiny_model(folder / "tiny")
+    # llama.cpp's attention layout, so the llama.cpp column can load the same weights as a GGUF
+    base = build_tiny_model(folder / "tiny", llama_cpp=True)
+    write_gguf(base, folder / "tiny.gguf")
     rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": f"Answer {i}: see Settings."}]}
             for i, q in enumerate(QUESTIONS * 3)]
     (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -87,7 +99,72 @@ class Served:
         self.proc.wait(timeout=60)
 
 
-def run(url: str, model: str, questions: list[str], clients: int, max_tokens: int) -> dict:
+class LlamaCppServed:
+    """llama-cpp-python's OpenAI-compatible server on an export (``base`` GGUF, optional adapter)."""
+
+    def __init__(self, base: Path, adapter: Path | None, threads: int | None) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(base), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "2048", "--model_alias", "llamacpp"]
+        if adapter is not None:
+            cmd += ["--lora_path", str(adapter)]
+        if threads:
+            cmd += ["--n_threads", str(threads)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url, self.model = f"http://127.0.0.1:{port}/v1", "llamacpp"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"llama_cpp.server exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        self.stop()
+        raise SystemExit("llama_cpp.server did not answer within 300 s")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def llama_cpp_export(spec: Path, model_id: str, folder: Path, env: dict[str, str], tiny: bool) -> tuple[Path, Path]:
+    """The gguf-lora export of the served model: (base GGUF, adapter GGUF)."""
+    out = folder / "gguf-lora"
+    cmd = [sys.executable, "-m", "ftspec", "export", str(spec), "--format", "gguf-lora", "--model", model_id,
+           "--out", str(out)]
+    if tiny:
+        cmd += ["--base-gguf", str(folder / "tiny.gguf")]
+    subprocess.run(cmd, cwd=spec.parent, env=env, check=True, stdout=subprocess.DEVNULL)
+    record = json.loads((out / "export.json").read_text(encoding="utf-8"))
+    return Path(record["base_gguf"]["path"]), out / record["artifact"]
+
+
+def rendered_prompts(spec: Path, questions: list[str], export: Path | None) -> tuple[list[str], list[str]]:
+    """What ftspec serve renders for each question (spec template, chat format), and the stops."""
+    from ftspec import load_spec
+    from ftspec.data.templates import get_template
+    from ftspec.providers.local.chat_format import JINJA_CHAT_TEMPLATE, STOPS, render_jinja_template
+
+    template = get_template(load_spec(spec))
+    jinja = (export / "chat_template.jinja").read_text(encoding="utf-8") if export else JINJA_CHAT_TEMPLATE
+    prompts = [render_jinja_template(jinja, template.prompt_for(messages=[{"role": "user", "content": q}]),
+                                     bos_token="") for q in questions]
+    return prompts, list(STOPS)
+
+
+def run(url: str, model: str, questions: list[str], clients: int, max_tokens: int,
+        stops: list[str] | None = None) -> dict:
+    """Greedy requests from ``clients`` threads: chat messages, or (``stops`` given) completion
+    prompts already rendered, as llama.cpp's column sends them."""
     import openai
 
     client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=600,
@@ -99,8 +176,15 @@ def run(url: str, model: str, questions: list[str], clients: int, max_tokens: in
     def one(question: str) -> None:
         nonlocal tokens
         started = time.perf_counter()
-        answer = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
-                                                temperature=0, max_tokens=max_tokens)
+        answer: Any
+        if stops is None:
+            answer = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
+                                                    temperature=0, max_tokens=max_tokens)
+        else:
+            # llama-cpp-python's default repeat penalty 1.1 is not the greedy decoding ftspec serves
+            answer = client.completions.create(model=model, prompt=question, temperature=0,
+                                               max_tokens=max_tokens, stop=stops,
+                                               extra_body={"repeat_penalty": 1.0})
         with lock:
             latencies.append(time.perf_counter() - started)
             tokens += answer.usage.completion_tokens
@@ -149,20 +233,51 @@ def main() -> None:
             after = server.health()
         finally:
             server.stop()
+        llama = llama_cpp_column(args, spec, server.model, folder, env, questions)
 
     threads = f", OMP_NUM_THREADS={args.threads}" if args.threads else ""
     print(f"ftspec serve, {label}: {args.requests} greedy chat requests, max_tokens {args.max_tokens}{threads}")
-    print(f"{'':28} {'tokens/s':>9} {'p50 s':>7} {'p95 s':>7} {'batches':>8}")
-    print(f"{'one request at a time':28} {single['tps']:9.1f} {single['p50']:7.3f} {single['p95']:7.3f} "
-          f"{middle['batches'] - before['batches']:8d}")
-    print(f"{f'{args.clients} concurrent clients':28} {many['tps']:9.1f} {many['p50']:7.3f} {many['p95']:7.3f} "
-          f"{after['batches'] - middle['batches']:8d}")
-    print(f"throughput ratio (concurrent / one at a time): {many['tps'] / single['tps']:.2f}x (goal >= 3x)")
-    if importlib.util.find_spec("llama_cpp") is None:
-        print("llama.cpp column: not measured (llama_cpp is not importable; pip install llama-cpp-python)")
+    print(f"{'':40} {'tokens/s':>9} {'p50 s':>7} {'p95 s':>7} {'batches':>8}")
+    print(f"{'ftspec serve, one request at a time':40} {single['tps']:9.1f} {single['p50']:7.3f} "
+          f"{single['p95']:7.3f} {middle['batches'] - before['batches']:8d}")
+    print(f"{f'ftspec serve, {args.clients} concurrent clients':40} {many['tps']:9.1f} {many['p50']:7.3f} "
+          f"{many['p95']:7.3f} {after['batches'] - middle['batches']:8d}")
+    if isinstance(llama, str):
+        print(f"llama.cpp column: {llama}")
     else:
-        print("llama.cpp column: llama_cpp is importable, but the gguf-lora export this compares against is "
-              "not part of this benchmark yet")
+        for name, row in llama.items():
+            print(f"{name:40} {row['tps']:9.1f} {row['p50']:7.3f} {row['p95']:7.3f} {'-':>8}")
+    print(f"throughput ratio (concurrent / one at a time): {many['tps'] / single['tps']:.2f}x (goal >= 3x)")
+    if not isinstance(llama, str):
+        concurrent = llama[f"llama.cpp server, {args.clients} concurrent"]
+        print(f"ftspec serve / llama.cpp server, {args.clients} concurrent: {many['tps'] / concurrent['tps']:.2f}x")
+
+
+def llama_cpp_column(args, spec: Path, model_id: str, folder: Path, env: dict[str, str],
+                     questions: list[str]) -> dict[str, dict] | str:
+    """The same requests through llama-cpp-python's server, or why they were not measured."""
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
+        return "not measured (pip install 'llama-cpp-python[server]')"
+    try:
+        importlib.import_module("llama_cpp.server.app")
+    except ImportError as exc:
+        return f"not measured (llama_cpp.server does not import: {exc})"
+    if args.bundled:
+        from ftspec.providers.local import models
+
+        base, adapter, export = models.gguf_path(models.resolve_base("gemma-3-270m")), None, None
+    else:
+        base, adapter = llama_cpp_export(spec, model_id, folder, env, tiny=not args.spec)
+        export = adapter.parent
+    prompts, stops = rendered_prompts(spec, questions, export)
+    server = LlamaCppServed(base, adapter, args.threads)
+    try:
+        run(server.url, server.model, prompts[:2], 1, args.max_tokens, stops)  # warm-up
+        single = run(server.url, server.model, prompts, 1, args.max_tokens, stops)
+        many = run(server.url, server.model, prompts, args.clients, args.max_tokens, stops)
+    finally:
+        server.stop()
+    return {"llama.cpp server, one at a time": single, f"llama.cpp server, {args.clients} concurrent": many}
 
 
 if __name__ == "__main__":
