@@ -181,8 +181,17 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
     """The whole-dataset checks, then the files (kept only when nothing failed) and manifest."""
     ctx, writers = run.ctx, run.writers
     ok = False
+    pending = {label: b["pending"] for label, b in ctx.steps.items() if b.get("pending")}
     try:
         errors, warnings = run.validator.finish({s: w.count for s, w in writers.items()})
+        if pending and out_dir is None:
+            # validate/plan before the model calls: the dataset is incomplete, not wrong
+            warnings = [*warnings, *(f"{e} (before {sum(pending.values())} pending model call(s))" for e in errors)]
+            errors = []
+        elif pending:
+            errors = [*errors, *(spec.problem(("transforms", int(label.split("[")[1].split("]")[0])),
+                                              f"{label}: {n} model call(s) not made yet; `ftspec build` makes them "
+                                              "(`ftspec plan` shows their cost)") for label, n in pending.items())]
         ctx.problems.extend(errors)
         ctx.warnings.extend(warnings)
         ctx.raise_if_problems()

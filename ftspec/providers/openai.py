@@ -13,6 +13,7 @@ honours the server's Retry-After. SDK errors become a ``ProviderError`` carrying
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,8 @@ class OpenAIProvider(Provider):
 class AzureOpenAIProvider(OpenAIProvider):
     name = "azure"
     key_env_var = "AZURE_OPENAI_API_KEY"
+    # Azure screens with its own content filters; it serves no /moderations route
+    capabilities = dataclasses.replace(OpenAIProvider.capabilities, moderation=False)
 
     def _make_client(self):
         import openai

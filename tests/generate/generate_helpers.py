@@ -26,6 +26,11 @@ def chunk_text(i: int) -> str:
     return f"Customer: question number {i} about socket {i}?\nEngineer: answer number {i}, use socket {i}."
 
 
+def needle(i: int) -> str:
+    """Text only chunk ``i`` holds (what the loopback server's rules look for)."""
+    return f"question number {i} about socket {i}?"
+
+
 def answer_for(i: int) -> str:
     return json.dumps({"messages": [{"role": "user", "content": f"question number {i} about socket {i}?"},
                                     {"role": "assistant", "content": f"answer number {i}, use socket {i}."}]})
@@ -40,11 +45,11 @@ def write_transcripts(project: Path, n: int, name: str = "calls.txt") -> Path:
 
 def script_answers(server, n: int) -> None:
     """The loopback server answers chunk ``i`` with its Q/A pair (found by its text)."""
-    server.chat_rules.extend((f"question number {i} about", answer_for(i)) for i in range(n))
+    server.chat_rules.extend((needle(i), answer_for(i)) for i in range(n))
 
 
 def write_project(project: Path, url: str, *, n: int = 12, extract: str = "", review: str = "",
-                  transforms_after: str = "", name: str = "extract") -> Path:
+                  transforms_after: str = "", name: str = "extract", sources_extra: str = "") -> Path:
     (project / ".git").mkdir(parents=True, exist_ok=True)
     write_transcripts(project, n)
     prompts = project / "prompts"
@@ -66,7 +71,7 @@ providers:
     timeout: 10
 sources:
   - {{name: calls, path: ../data/raw/calls.txt, format: transcript}}
-transforms:
+{sources_extra}transforms:
   - extract:
       model: {MODEL}
       prompt: ../prompts/extract.txt
