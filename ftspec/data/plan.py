@@ -108,12 +108,22 @@ def plan(spec, *, result=None, counter=None) -> dict[str, Any]:
         "dataset_sha256": manifest["dataset_sha256"],
         "shutdown": lifecycle(spec.base_model, spec.provider).to_json(),
         "model_calls": model_calls(manifest.get("generated") or {}),
+        "moderation": moderation_note(spec),
         "warnings": [*result.warnings, *shutdown_warnings(display_path(spec.path), spec.base_model, spec.provider)],
     }
 
 
 # endpoints that are published as free of charge (price 0, with where it is said)
 FREE_ENDPOINTS = {("openai", "moderation"): "OpenAI moderation guide: the moderation endpoint is free to use"}
+
+
+def moderation_note(spec) -> str:
+    """Whether the examples are screened before training, said plainly either way."""
+    steps = [o for name, o in spec.transforms if name == "moderate"]
+    if not steps:
+        return "not configured: examples are not screened (add a `moderate` transform)"
+    return "; ".join(f"{o.get('provider') or spec.provider}:{o.get('model') or 'omni-moderation-latest'}, "
+                     f"action {o.get('action', 'drop')}" for o in steps)
 
 
 def model_calls(generated: dict[str, Any]) -> list[dict[str, Any]]:

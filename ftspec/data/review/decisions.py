@@ -278,7 +278,8 @@ def apply_review(examples: Iterator[Example], spec: Spec, ctx: BuildContext) -> 
         seen.add(example.id)
         if decision is None or decision.decision == "pending":
             ctx.count("review", "unreviewed")
-            required = review["required"] or (implied and needs_review(example))
+            required = (review["required"] or bool(example.meta.get("moderation_flags"))
+                        or (implied and needs_review(example)))
             if len(waiting) < MAX_IDS_SHOWN:
                 waiting.append(example)
             if required and len(unreviewed) < MAX_IDS_SHOWN:
