@@ -190,7 +190,7 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
             errors = []
         elif pending:
             errors = [*errors, *(spec.problem(("transforms", int(label.split("[")[1].split("]")[0])),
-                                              f"{label}: {n} model call(s) not made yet; `ftspec build` makes them "
+                                              f"{label.rsplit('.', 1)[1]}: {n} model call(s) not made yet; `ftspec build` makes them "
                                               "(`ftspec plan` shows their cost)") for label, n in pending.items())]
         ctx.problems.extend(errors)
         ctx.warnings.extend(warnings)

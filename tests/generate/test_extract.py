@@ -57,6 +57,9 @@ def test_plan_build_review_rebuild(server, tmp_path, api_key, cli, monkeypatch):
     assert step["max_completion_tokens"] == 12 * 400
     expected = round(step["prompt_tokens"] / 1e6 * 0.8 + 12 * 400 / 1e6 * 3.2, 4)  # the table's gpt-4.1-mini prices
     assert step["estimated_cost_usd"] == expected
+    code, _out, err = cli(["dataset", str(spec)])  # only the build pays: no partial dataset here
+    assert code == 1
+    assert "specs/extract.yaml:15:5: transforms[0]: extract: 12 model call(s) not made yet; `ftspec build`" in err
     assert _chat_calls(server) == 0
 
     # build: the calls are made, then review (implied for generated examples) stops the training
