@@ -53,6 +53,15 @@ def render_table(data: dict[str, Any], sections: list) -> None:
     table.add_row("billed tokens", f"{data['billed_tokens']:,} ({data['billed_tokens_note']})")
     table.add_row("training price", _fmt(data["price_per_1m_training"], " USD / 1M tokens"))
     table.add_row("estimated cost", _fmt(data["estimated_cost_usd"], " USD"))
+    if "moderation" in data:
+        table.add_row("moderation", data["moderation"])
+    for step in data.get("model_calls") or []:
+        exact = "" if step["prompt_tokens_exact"] else " (ESTIMATE)"
+        table.add_row(f"model calls: {step['step']}",
+                      f"{step['provider']}:{step['model']}: {step['to_make']:,} to make, {step['cached']:,} cached; "
+                      f"{step['prompt_tokens']:,} prompt tokens{exact}, at most "
+                      f"{_fmt(step['max_completion_tokens'])} completion tokens; "
+                      f"cost {_fmt(step['estimated_cost_usd'], ' USD')}")
     console.print(table)
     for title, rows in sections:
         extra = Table(title=title, show_header=False)

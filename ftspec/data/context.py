@@ -64,6 +64,10 @@ class BuildContext:
         self.warnings: list[str] = []
         # (index, count): line-oriented sources read only lines with number % count == index
         self.shard: tuple[int, int] | None = None
+        # model steps (extract, distill, moderate): the caller's client (``ftspec.data.generate``),
+        # None = no calls are made (answers come from the cache, the rest is counted as pending)
+        self.models: Any = None
+        self.steps: dict[str, dict[str, Any]] = {}  # "transforms[i].name" -> its calls and counts
 
     # ---- sources -------------------------------------------------------------------------
     def bad_row(self, source: str, on_error: str, file: str, line: int | None, reason: str,
@@ -72,11 +76,12 @@ class BuildContext:
         problems it has). With ``fail`` it becomes an error at the end of the source.
 
         ``stage="source"``: a physical record the source refused; ``"example"``: an example the
-        source made, refused later (template, validation)."""
+        source made, refused later (template, validation); ``"generated"``: a model's answer for a
+        chunk of the source that gave no usable example (counted by its step, not as a row)."""
         stats = self.sources[source]
         if stage == "source":
             stats.rows_refused += 1
-        else:
+        elif stage == "example":
             stats.examples_skipped += 1
         if on_error == "skip":
             stats.skipped[reason.split(":")[0]] += 1

@@ -12,7 +12,7 @@ from typing import Any
 from ftspec.data.context import BuildContext
 from ftspec.data.records import Example
 from ftspec.data.sources import read_source
-from ftspec.data.transforms import TRANSFORMS
+from ftspec.data.transforms import TRANSFORMS, spec_generates
 from ftspec.spec.model import Spec
 
 
@@ -38,7 +38,7 @@ def iter_examples(
     examples: Iterable[Example] = (e for source in spec.sources for e in read_source(source, spec, ctx))
     for transform in pre_transforms:
         examples = transform.apply(iter(examples))
-    if review and spec.review is not None:
+    if review and (spec.review is not None or spec_generates(spec)):
         from ftspec.data.review import apply_review  # review imports this module
 
         examples = apply_review(iter(examples), spec, ctx)

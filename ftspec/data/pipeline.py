@@ -15,6 +15,7 @@ from typing import Any
 
 from ftspec.data.context import BuildContext
 from ftspec.data.examples import build_transforms, iter_examples
+from ftspec.data.generate import pending_warning
 from ftspec.data.records import Example, Rendered, record_line
 from ftspec.data.split import assign_split
 from ftspec.data.templates import TemplateError, get_template
@@ -84,6 +85,7 @@ def build_dataset(
     progress: Callable[[int], None] | None = None,
     hashes: bool = True,
     counter: Any | None = None,
+    models: Any | None = None,
 ) -> DatasetResult:
     """Build (``out_dir`` given) or only validate (``out_dir=None``) the spec's dataset.
 
@@ -91,9 +93,11 @@ def build_dataset(
     ``hashes=False`` (validation only, no ``out_dir``) skips serializing and hashing the output.
     ``counter`` is the provider's exact token counter, loaded by the caller that owns the
     provider (see ``ftspec.data.tokens.counter_for``); without one, models outside the base-model
-    table get a labelled estimate.
+    table get a labelled estimate. ``models`` is the client the model steps (extract, distill,
+    moderate) call, injected by the caller that owns the providers (see ``ftspec.data.generate``);
+    without one, answers come from the cache and the rest are counted as pending.
     """
-    run = stream_examples(spec, out_dir, progress=progress, hashes=hashes, counter=counter)
+    run = stream_examples(spec, out_dir, progress=progress, hashes=hashes, counter=counter, models=models)
     return finish_run(spec, run, out_dir)
 
 
@@ -132,6 +136,7 @@ def stream_examples(
     shard: tuple[int, int] | None = None,
     validator_setup: Callable[[Any], None] | None = None,
     counter: Any | None = None,
+    models: Any | None = None,
 ) -> Run:
     """One streaming pass: read, transform, review, render, count, validate, split, write.
 
@@ -140,6 +145,7 @@ def stream_examples(
     run = new_run(spec, out_dir, hashes=hashes, counter=counter)
     ctx, template, validator, writers = run.ctx, run.template, run.validator, run.writers
     ctx.shard = shard
+    ctx.models = models
     if validator_setup is not None:
         validator_setup(validator)
     on_error = {s.name: s.on_error for s in spec.sources}
@@ -175,8 +181,17 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
     """The whole-dataset checks, then the files (kept only when nothing failed) and manifest."""
     ctx, writers = run.ctx, run.writers
     ok = False
+    pending = {label: b["pending"] for label, b in ctx.steps.items() if b.get("pending")}
     try:
         errors, warnings = run.validator.finish({s: w.count for s, w in writers.items()})
+        if pending and out_dir is None:
+            # validate/plan before the model calls: the dataset is incomplete, not wrong
+            warnings = [*warnings, *(f"{e} (before {sum(pending.values())} pending model call(s))" for e in errors)]
+            errors = []
+        elif pending:
+            errors = [*errors, *(spec.problem(("transforms", int(label.split("[")[1].split("]")[0])),
+                                              f"{label.rsplit('.', 1)[1]}: {n} model call(s) not made yet; `ftspec build` makes them "
+                                              "(`ftspec plan` shows their cost)") for label, n in pending.items())]
         ctx.problems.extend(errors)
         ctx.warnings.extend(warnings)
         ctx.raise_if_problems()
@@ -184,6 +199,10 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
     finally:
         shas = {split: w.finish(keep=ok) for split, w in writers.items()}
 
+    for label, books in ctx.steps.items():
+        warning = pending_warning(books, label)
+        if warning and warning not in ctx.warnings:
+            ctx.warnings.append(warning)
     manifest = _manifest(spec, ctx, writers, shas, run.counter, run.template)
     if out_dir is not None:
         atomic_write_json(out_dir / "manifest.json", manifest)
@@ -200,6 +219,11 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
 
 def _render(examples: Iterable[Example], template, ctx: BuildContext, on_error: dict[str, str]) -> Iterator[Rendered]:
     for example in examples:
+        if example.kind == "text":  # a transcript no extract step read: never trained on as is
+            ctx.bad_row(example.origin.source, on_error[example.origin.source], example.origin.file,
+                        example.origin.line, "raw_text: raw text reached the template; only an `extract` "
+                        "transform can use a transcript source")
+            continue
         try:
             record = template.render(example)
         except TemplateError as exc:
@@ -257,7 +281,18 @@ def _manifest(spec, ctx, writers, shas, counter, template) -> dict[str, Any]:
         "messages_per_example": {s: distribution(w.messages) for s, w in writers.items()},
         "warnings": list(ctx.warnings),
         "accounting": accounting(ctx, writers),
+        **({"generated": generated_books(ctx)} if ctx.steps else {}),
     }
+
+
+def generated_books(ctx: BuildContext) -> dict[str, Any]:
+    """Each model step's calls (cached, made, pending, refused), tokens, the examples it made
+    with their origins and model, and its errors by reason with their locations."""
+    out: dict[str, Any] = {}
+    for label, books in sorted(ctx.steps.items()):
+        entry = {k: (dict(sorted(v.items())) if isinstance(v, dict) else v) for k, v in books.items()}
+        out[label] = entry
+    return out
 
 
 def accounting(ctx: BuildContext, writers: dict[str, Any]) -> dict[str, Any]:
@@ -268,13 +303,18 @@ def accounting(ctx: BuildContext, writers: dict[str, Any]) -> dict[str, Any]:
     written = sum(w.count for w in writers.values())
     skipped = sum(s.examples_skipped for s in sources)
     removed = sum(sum(c.values()) for c in ctx.removed.values())
+    # model steps: raw chunks they consumed leave the stream, the examples they made join it
+    consumed = sum(int(b.get("consumed", 0)) for b in ctx.steps.values())
+    generated = sum(int(b.get("examples", 0)) for b in ctx.steps.values())
+    steps = {"examples_consumed": consumed, "examples_generated": generated} if ctx.steps else {}
     return {
         "rows_read": sum(s.rows_read for s in sources),
         "rows_kept": sum(s.rows_kept for s in sources),
         "rows_refused": sum(s.rows_refused for s in sources),
         "rows_dropped": sum(sum(s.dropped.values()) for s in sources),
         "examples": made, "examples_written": written, "examples_skipped": skipped,
-        "examples_removed": removed,
-        "balanced": all(s.accounting()["balanced"] for s in sources) and made == written + skipped + removed,
+        "examples_removed": removed, **steps,
+        "balanced": (all(s.accounting()["balanced"] for s in sources)
+                     and made + generated == written + skipped + removed + consumed),
     }
 

@@ -107,8 +107,57 @@ def plan(spec, *, result=None, counter=None) -> dict[str, Any]:
         "price_checked": (info.checked if info else None),
         "dataset_sha256": manifest["dataset_sha256"],
         "shutdown": lifecycle(spec.base_model, spec.provider).to_json(),
+        "model_calls": model_calls(manifest.get("generated") or {}),
+        "moderation": moderation_note(spec),
         "warnings": [*result.warnings, *shutdown_warnings(display_path(spec.path), spec.base_model, spec.provider)],
     }
+
+
+# endpoints that are published as free of charge (price 0, with where it is said)
+FREE_ENDPOINTS = {("openai", "moderation"): "OpenAI moderation guide: the moderation endpoint is free to use"}
+
+
+def moderation_note(spec) -> str:
+    """Whether the examples are screened before training, said plainly either way."""
+    steps = [o for name, o in spec.transforms if name == "moderate"]
+    if not steps:
+        return "not configured: examples are not screened (add a `moderate` transform)"
+    return "; ".join(f"{o.get('provider') or spec.provider}:{o.get('model') or 'omni-moderation-latest'}, "
+                     f"action {o.get('action', 'drop')}" for o in steps)
+
+
+def model_calls(generated: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model step (extract, distill, moderate): calls in total, answered from the cache,
+    still to make, their prompt tokens and the most completion tokens they may bill
+    (``sampling.max_tokens`` x calls), and the cost of those at the model's inference prices.
+    The upper bound is unknown without ``max_tokens``; an unknown price stays unknown."""
+    from ftspec.data.base_models import lookup
+
+    out = []
+    for label, books in generated.items():
+        kind = "moderation" if books.get("step") == "moderate" else "chat"
+        pending = int(books.get("pending", 0))
+        prompt, completion = int(books.get("pending_prompt_tokens", 0)), books.get("pending_max_completion_tokens")
+        free = FREE_ENDPOINTS.get((books.get("provider"), kind))
+        info = lookup(str(books.get("model")))
+        price_in = 0.0 if free else (info.inference_input_per_1m if info else None)
+        price_out = 0.0 if free or kind == "moderation" else (info.inference_output_per_1m if info else None)
+        if pending == 0:
+            cost: float | None = 0.0
+        elif price_in is None or price_out is None or (kind == "chat" and completion is None):
+            cost = None
+        else:
+            cost = round(prompt / 1e6 * price_in + (completion or 0) / 1e6 * price_out, 4)
+        out.append({
+            "step": label, "provider": books.get("provider"), "model": books.get("model"),
+            "calls": books.get("calls", 0), "cached": books.get("cached", 0), "to_make": pending,
+            "prompt_tokens": prompt, "prompt_tokens_exact": bool(books.get("pending_tokens_exact", True)),
+            "max_completion_tokens": completion if kind == "chat" else 0,
+            "price_per_1m_input": price_in, "price_per_1m_output": price_out,
+            "price_source": free or (info.source if info else None),
+            "estimated_cost_usd": cost,
+        })
+    return out
 
 
 def _dist(d: dict[str, Any]) -> dict[str, Any]:

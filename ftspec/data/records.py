@@ -16,13 +16,17 @@ from ftspec.util import canonical_json, sha256_text
 
 @dataclass(slots=True, frozen=True)
 class Origin:
-    """Where an example came from: source name, file (as shown to users), first line."""
+    """Where an example came from: source name, file (as shown to users), first line, and for an
+    example a model made from a chunk of lines, the chunk's last line."""
 
     source: str
     file: str
     line: int
+    end_line: int | None = None
 
     def __str__(self) -> str:
+        if self.end_line is not None and self.end_line != self.line:
+            return f"{self.file}:{self.line}-{self.end_line}"
         return f"{self.file}:{self.line}"
 
 
@@ -35,7 +39,12 @@ class Example:
 
     @property
     def kind(self) -> str:
-        return "completion" if "prompt" in self.record and "messages" not in self.record else "chat"
+        """chat | completion | text (raw text only a model step such as ``extract`` can use)."""
+        if "messages" in self.record:
+            return "chat"
+        if "prompt" in self.record:
+            return "completion"
+        return "text" if "text" in self.record else "chat"
 
     @property
     def id(self) -> str:

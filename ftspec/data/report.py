@@ -173,6 +173,8 @@ def render(spec: Spec, manifest: dict[str, Any], stats: _Stats) -> str:
         f'{"" if "dedupe" in manifest.get("removed", {}) or any(t == "dedupe" for t, _ in spec.transforms) else " (no dedupe transform in this spec)"}</p></section>',
         '<section><h2>PII found, by kind</h2>' + _table("pii", ("kind", "found"), sorted(pii.items()),
                                                          "no PII found (or no scrub_pii transform)") + "</section>",
+        _moderation_section(spec, manifest),
+        _generated_section(manifest),
         f'<section><h2>Tokens per example</h2><p class="muted">tokenizer {_e(manifest.get("tokens", {}).get("tokenizer", ""))}</p>'
         + svg_histogram("token-histogram", histogram_bins(stats.tokens), "tokens per example") + "</section>",
         '<section><h2>Turns per example</h2>'
@@ -186,3 +188,26 @@ def render(spec: Spec, manifest: dict[str, Any], stats: _Stats) -> str:
     body.append("</main>")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Data report: {_e(spec.name)}</title>'
             f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _moderation_section(spec: Spec, manifest: dict[str, Any]) -> str:
+    """Flags per category, or plainly that nothing was screened."""
+    steps = [b for b in (manifest.get("generated") or {}).values() if b.get("step") == "moderate"]
+    if not steps:
+        return ('<section><h2>Moderation</h2><p id="moderation"><b>not configured</b>: no example was screened '
+                "(add a <code>moderate</code> transform)</p></section>")
+    flags = manifest.get("counters", {}).get("moderation", {})
+    head = "".join(f"<p class=\"muted\">{_e(b['provider'])}:{_e(b['model'])}: {b.get('screened', 0)} screened, "
+                   f"{b.get('flagged', 0)} flagged, action {_e(b.get('action', ''))}</p>" for b in steps)
+    return ('<section><h2>Moderation</h2>' + head + _table("moderation", ("category", "flagged"), sorted(flags.items()),
+                                                            "no example flagged") + "</section>")
+
+
+def _generated_section(manifest: dict[str, Any]) -> str:
+    steps = [(label, b) for label, b in (manifest.get("generated") or {}).items() if b.get("step") != "moderate"]
+    if not steps:
+        return ""
+    rows = [(label, f"{b.get('provider')}:{b.get('model')}", b.get("calls", 0), b.get("cached", 0),
+             b.get("examples", 0), sum((b.get("errors") or {}).values())) for label, b in steps]
+    return ('<section><h2>Examples made by a model</h2>' + _table(
+        "generated", ("step", "model", "calls", "from cache", "examples", "errors"), rows, "") + "</section>")

@@ -141,7 +141,7 @@ class Shaper:
                 self.reader.ctx.drop(source, "turns after the last assistant turn", sum(t.rows for t in tail))
             turns = session[: assistant_at[-1] + 1]
             yield self.reader.example({"messages": self._messages(turns, names)}, turns[0].file, turns[0].line,
-                                      rows=sum(t.rows for t in turns))
+                                      rows=sum(t.rows for t in turns), end_line=turns[-1].line)
             return
         used: set[int] = set()
         for index in assistant_at:
@@ -155,7 +155,7 @@ class Shaper:
             new = [i for i in range(start, index + 1) if i not in used]
             used.update(new)  # a turn shared as context by several examples is counted once
             yield self.reader.example({"messages": self._messages(turns, names)}, turns[0].file, turns[0].line,
-                                      rows=sum(session[i].rows for i in new))
+                                      rows=sum(session[i].rows for i in new), end_line=turns[-1].line)
         for i in assistant_at:
             if i not in used:
                 self.reader.ctx.drop(source, "assistant turn without earlier turns", session[i].rows)

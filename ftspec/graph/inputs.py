@@ -54,9 +54,17 @@ def dataset_inputs(spec: Spec, root: Path) -> dict[str, Any]:
     for source in spec.sources:
         for path in source.files:
             out[f"file:{_rel(path, root)}"] = sha256_file(path)[:16]
-    review = spec.review
-    if review is not None and Path(review["path"]).is_file():
-        out[f"file:{_rel(review['path'], root)}"] = sha256_file(review["path"])[:16]
+    from ftspec.data.review import decisions_path
+    from ftspec.data.transforms import spec_generates, transform_files
+
+    for path in transform_files(spec):  # prompts and few-shot examples beside the spec
+        if Path(path).is_file():
+            out[f"file:{_rel(path, root)}"] = sha256_file(path)[:16]
+    # review is implied for examples a model made: the decisions file counts without `review:`
+    if spec.review is not None or spec_generates(spec):
+        review_path = decisions_path(spec)
+        if Path(review_path).is_file():
+            out[f"file:{_rel(review_path, root)}"] = sha256_file(review_path)[:16]
     return out
 
 

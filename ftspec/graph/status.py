@@ -150,9 +150,17 @@ def plan_actions(spec, *, dataset: Any | None = None) -> list[tuple[str, str]]:
             out.append((task, f"run, PAID (the estimated cost above): {why}"))
         elif task == "upload":
             out.append((task, f"run (storage only): {why}"))
+        elif task == "dataset" and _pending_calls(dataset):
+            out.append((task, f"run, PAID ({_pending_calls(dataset)} model call(s), the model calls above): {why}"))
         elif task == "deploy":
             out.append((task, f"run, PAID (a deployment bills while it runs; "
                               f"{'kept' if status.keep_deployment else 'removed after the evals'}): {why}"))
         else:
             out.append((task, f"run: {why}"))
     return out
+
+
+def _pending_calls(dataset: Any | None) -> int:
+    """Model calls (extract, distill, moderate) the dataset build would make and pay for."""
+    generated = (dataset.manifest.get("generated") or {}) if dataset is not None else {}
+    return sum(int(b.get("pending", 0)) for b in generated.values())

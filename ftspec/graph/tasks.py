@@ -199,9 +199,11 @@ class SpecGraph:
 
         inputs = self.dataset_inputs()
         from ftspec.providers import spec_token_counter
+        from ftspec.providers.models import spec_models
 
-        with spec_token_counter(self.spec) as counter:
-            result = build_dataset(self.spec, self.files["manifest"].parent, counter=counter)
+        # the model steps' calls are paid here: the plan (``ftspec plan``) priced them
+        with spec_token_counter(self.spec) as counter, spec_models(self.spec) as models:
+            result = build_dataset(self.spec, self.files["manifest"].parent, counter=counter, models=models)
         tokens = result.manifest.get("tokens", {})
         outputs: dict[str, Any] = {
             "dataset_sha256": result.dataset_sha256,

@@ -40,6 +40,7 @@ class Capabilities:
     # ``deploy`` task before evals and an ``undeploy`` task after them (``find_deployment``,
     # ``deploy``, ``get_deployment``, ``undeploy``, ``list_deployments``, ``owns_deployment``)
     deployment: bool = False
+    moderation: bool = False  # ``moderate``: a content moderation endpoint (scores per category)
 
 
 @dataclass
@@ -124,6 +125,14 @@ class ChatResult:
     completion_tokens: int = 0
     latency_s: float = 0.0
     finish_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModerationResult:
+    """One input's moderation: every category's score, and those the endpoint itself flagged."""
+
+    scores: dict[str, float]
+    flagged: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -356,6 +365,17 @@ class Provider(ABC):
 
     @abstractmethod
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]: ...
+
+    def moderate(self, texts: list[str], *, model: str | None = None) -> list[ModerationResult]:
+        """Scores per category for each text (providers with ``Capabilities.moderation``)."""
+        from ftspec.errors import ProviderError
+
+        raise ProviderError(f"{self.name}: no moderation endpoint")
+
+    def has_model(self, model_id: str) -> bool:
+        """Whether ``model_id`` answers chat requests here (checked before a data step pays for
+        any call); providers that cannot tell cheaply say yes and let the first call fail."""
+        return True
 
     def close(self) -> None:  # noqa: B027 - optional hook; most providers hold nothing
         """Release clients, threads, loaded models."""

@@ -13,6 +13,7 @@ honours the server's Retry-After. SDK errors become a ``ProviderError`` carrying
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ftspec.providers.base import (
     Job,
     JobEvent,
     JobRequest,
+    ModerationResult,
     Provider,
     RemoteFile,
     api_key_from_env,
@@ -57,7 +59,8 @@ class OpenAIProvider(Provider):
     key_env_var = "OPENAI_API_KEY"
     capabilities = Capabilities(supervised=True, dpo=True, chat=True, completions=True, embeddings=True,
                                 exact_tokens=False, metrics_events=True, cancel=True, delete_model=True,
-                                multiple_choices=True, native_batching=False, checkpoints=True)
+                                multiple_choices=True, native_batching=False, checkpoints=True,
+                                moderation=True)
     # hyperparameters the API chooses itself when the spec says "auto" (n_epochs and beta are
     # sent as the numbers the plan shows, so the bill matches the plan)
     resolves_itself = ("batch_size", "learning_rate_multiplier")
@@ -275,6 +278,19 @@ class OpenAIProvider(Provider):
                           model=model or "text-embedding-3-small", input=texts)
         return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
 
+    def moderate(self, texts: list[str], *, model: str | None = None) -> list[ModerationResult]:
+        resp = self._call("moderation", self.client.moderations.create,
+                          model=model or "omni-moderation-latest", input=texts)
+        out = []
+        for result in resp.results:
+            scores = {k: float(v) for k, v in result.category_scores.model_dump(by_alias=True).items() if v is not None}
+            flagged = sorted(k for k, v in result.categories.model_dump(by_alias=True).items() if v)
+            out.append(ModerationResult(scores=scores, flagged=flagged))
+        return out
+
+    def has_model(self, model_id: str) -> bool:
+        return bool(self.model_status(model_id)["exists"])
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -292,6 +308,8 @@ class OpenAIProvider(Provider):
 class AzureOpenAIProvider(OpenAIProvider):
     name = "azure"
     key_env_var = "AZURE_OPENAI_API_KEY"
+    # Azure screens with its own content filters; it serves no /moderations route
+    capabilities = dataclasses.replace(OpenAIProvider.capabilities, moderation=False)
 
     def _make_client(self):
         import openai

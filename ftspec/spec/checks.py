@@ -22,8 +22,10 @@ SpecCheck = Callable[[Any, bool], list[Problem]]
 # name -> "module:function", run in this order (the order of the sections in a spec)
 BUILTIN_CHECKS = {
     "sources": "ftspec.data.sources:source_problems",
+    "transforms": "ftspec.data.transforms:transform_problems",
     "template": "ftspec.data.templates:template_problems",
     "provider": "ftspec.providers:provider_problems",
+    "model_steps": "ftspec.providers.models:model_step_problems",
     "review": "ftspec.spec.loader:review_problems",
     "evals": "ftspec.evals.spec_checks:eval_problems",
 }

@@ -4,7 +4,8 @@ Every request it receives and every response it sends is validated against OpenA
 OpenAPI description (``openapi/openai-subset.json``); a mismatch is recorded in
 ``violations`` (tests assert it stays empty) and a bad request is answered 400. It implements
 files, fine-tuning jobs (with simulated progress and metrics events), checkpoints, models, chat
-completions, completions and embeddings, and injects faults (429, 500, dropped connections,
+completions (scriptable: ``chat_rules``), completions, embeddings and moderations (scored by
+``moderation_rules``), and injects faults (429, 500, dropped connections,
 slow responses) on demand.
 """
 
@@ -80,6 +81,15 @@ class FakeOpenAI:
         self.chat_gate = threading.Event()
         self.chat_started = 0
         self.chat_answered: list[tuple[str, str]] = []  # (model, last user turn) of every answer sent
+        # scripted chat: the first rule whose text occurs in the last user turn gives the answer
+        # (a string, or a callable of that turn); "finish_reason" rules send a cut-off answer
+        self.chat_rules: list[tuple[str, Any]] = []
+        self.length_rules: list[str] = []  # last user turn containing one: finish_reason "length"
+        self.chat_latency = 0.0  # seconds each chat answer takes (benchmarks: requests in flight)
+        self.chat_abort = False  # crash tests: held chat requests are refused (never answered, never paid)
+        # moderation: word -> {category: score}; each input scores the max over the words it holds
+        self.moderation_rules: dict[str, dict[str, float]] = {}
+        self.moderated: list[str] = []  # every input screened
         # crash tests: file content is sent in 64 KiB chunks with this pause between them
         self.content_chunk_delay = 0.0
         self._ids = 0
@@ -271,9 +281,11 @@ def _handler(server: FakeOpenAI):
                 with server.lock:
                     server.chat_started += 1
                     hold = server.hold_chat_after is not None and server.chat_started > server.hold_chat_after
-                if hold and not server.chat_gate.wait(timeout=60):
+                if hold and (not server.chat_gate.wait(timeout=60) or server.chat_abort):
                     self._send_error(503, "held too long", "server_error")
                     return
+                if server.chat_latency:
+                    time.sleep(server.chat_latency)
             query = dict(parse_qsl(url.query))
             problems = self._check_request(op, template, query, body)
             if problems:
@@ -472,10 +484,13 @@ def _route(s: FakeOpenAI, method: str, template: str, path: str, query: dict[str
         if template == "/chat/completions":
             _require_model(s, body["model"])
             last = next((m.get("content") for m in reversed(body["messages"]) if m.get("role") == "user"), "")
-            answer = _memorised(s, body["model"]).get(last, f"echo: {last}")
+            answer = _scripted(s, last)
+            if answer is None:
+                answer = _memorised(s, body["model"]).get(last, f"echo: {last}")
             s.chat_answered.append((body["model"], last))
             n = body.get("n") or 1
-            choices = [{"index": i, "finish_reason": "stop", "logprobs": None,
+            finish = "length" if any(w in (last or "") for w in s.length_rules) else "stop"
+            choices = [{"index": i, "finish_reason": finish, "logprobs": None,
                         "message": {"role": "assistant", "content": answer, "refusal": None}}
                        for i in range(n)]
             return 200, {"id": s._id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),
@@ -488,6 +503,11 @@ def _route(s: FakeOpenAI, method: str, template: str, path: str, query: dict[str
             return 200, {"id": s._id("cmpl"), "object": "text_completion", "created": int(time.time()),
                          "model": body["model"], "choices": choices,
                          "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}}
+        if template == "/moderations":
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            s.moderated.extend(str(t) for t in inputs)
+            return 200, {"id": s._id("modr"), "model": body.get("model") or "omni-moderation-latest",
+                         "results": [_moderation(s, str(t)) for t in inputs]}
         if template == "/embeddings":
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             data = [{"object": "embedding", "index": i, "embedding": _vector(str(t))} for i, t in enumerate(texts)]
@@ -555,6 +575,34 @@ def _memorised(s: FakeOpenAI, model: str) -> dict[str, str]:
             if asked.get("role") == "user" and said.get("role") == "assistant":
                 answers.setdefault(asked.get("content"), said.get("content"))
     return answers
+
+
+def _scripted(s: FakeOpenAI, last: str | None) -> str | None:
+    for needle, answer in s.chat_rules:
+        if needle in (last or ""):
+            return answer(last) if callable(answer) else answer
+    return None
+
+
+# the categories of OpenAI's moderation result (CreateModerationResponse), and the input types
+# each applies to there
+MODERATION_CATEGORIES = {
+    "harassment": ["text"], "harassment/threatening": ["text"], "hate": ["text"], "hate/threatening": ["text"],
+    "illicit": ["text"], "illicit/violent": ["text"], "self-harm": ["text"], "self-harm/intent": ["text"],
+    "self-harm/instructions": ["text"], "sexual": ["text"], "sexual/minors": ["text"], "violence": ["text"],
+    "violence/graphic": ["text"],
+}
+
+
+def _moderation(s: FakeOpenAI, text: str) -> dict[str, Any]:
+    scores = dict.fromkeys(MODERATION_CATEGORIES, 0.0001)
+    for word, found in s.moderation_rules.items():
+        if word in text:
+            for category, score in found.items():
+                scores[category] = max(scores[category], score)
+    categories = {c: v >= 0.5 for c, v in scores.items()}
+    return {"flagged": any(categories.values()), "categories": categories, "category_scores": scores,
+            "category_applied_input_types": dict(MODERATION_CATEGORIES)}
 
 
 def _require_model(s: FakeOpenAI, model: str) -> None:

@@ -268,16 +268,27 @@ def apply_review(examples: Iterator[Example], spec: Spec, ctx: BuildContext) -> 
 
     shown = display_path(review["path"])
     decisions = load_decisions(review["path"])
+    implied = generated_need_review(spec)
     seen: set[str] = set()
-    unreviewed: list[Example] = []
+    unreviewed: list[Example] = []  # the first few that block the build
+    waiting: list[Example] = []  # the first few of all unreviewed
+    blocked = 0  # unreviewed examples that must not be trained on
     for example in examples:
         decision = decisions.get(example.id)
         seen.add(example.id)
         if decision is None or decision.decision == "pending":
             ctx.count("review", "unreviewed")
-            if len(unreviewed) < MAX_IDS_SHOWN:
+            required = (review["required"] or bool(example.meta.get("moderation_flags"))
+                        or (implied and needs_review(example)))
+            if len(waiting) < MAX_IDS_SHOWN:
+                waiting.append(example)
+            if required and len(unreviewed) < MAX_IDS_SHOWN:
                 unreviewed.append(example)
-            if not review["required"]:
+            if required:
+                blocked += 1
+                if example.meta.get("generated_by"):
+                    ctx.count("review", "generated_unreviewed")
+            else:
                 yield example
         elif decision.decision == "keep":
             ctx.count("review", "kept")
@@ -295,13 +306,27 @@ def apply_review(examples: Iterator[Example], spec: Spec, ctx: BuildContext) -> 
         ids = ", ".join(f"{d.id} (line {d.line})" for d in stale[:MAX_IDS_SHOWN])
         ctx.warn(f"{shown}: {len(stale)} review decision(s) for examples that no longer exist (stale): {ids}")
     total = ctx.counters["review"]["unreviewed"]
-    if total:
+    if blocked:
         ids = ", ".join(f"{e.id} ({e.origin})" for e in unreviewed)
-        message = f"{total} example(s) not reviewed yet: {ids}{' ...' if total > len(unreviewed) else ''}"
-        if review["required"]:
-            raise DataError([Problem(Location(shown), message)],
-                            hint=f"run `ftspec review {display_path(spec.path)}` and decide keep/drop/edit for each")
-        ctx.warn(f"{shown}: {message}")
+        why = "" if review["required"] else (" (examples a model made need review; `review: {required: false}` "
+                                             "in the spec trains on them unreviewed)")
+        message = f"{blocked} example(s) not reviewed yet{why}: {ids}{' ...' if blocked > len(unreviewed) else ''}"
+        raise DataError([Problem(Location(shown), message)],
+                        hint=f"run `ftspec review {display_path(spec.path)}` and decide keep/drop/edit for each")
+    if total:
+        ids = ", ".join(f"{e.id} ({e.origin})" for e in waiting)
+        ctx.warn(f"{shown}: {total} example(s) not reviewed yet: {ids}{' ...' if total > len(waiting) else ''}")
+
+
+def generated_need_review(spec: Spec) -> bool:
+    """Examples a model made (or moderation sent to review) need a decision, unless the spec's
+    ``review`` explicitly says ``required: false``."""
+    review = spec.raw.get("review")
+    return not (isinstance(review, dict) and review.get("required") is False)
+
+
+def needs_review(example: Example) -> bool:
+    return bool(example.meta.get("generated_by") or example.meta.get("moderation_flags"))
 
 
 # ---- the review page ------------------------------------------------------------------------

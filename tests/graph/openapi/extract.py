@@ -19,7 +19,7 @@ PATHS = [
     "/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints",
     "/fine_tuning/jobs/{fine_tuning_job_id}/events",
     "/models", "/models/{model}",
-    "/chat/completions", "/completions", "/embeddings",
+    "/chat/completions", "/completions", "/embeddings", "/moderations",
 ]
 
 
