@@ -35,6 +35,8 @@ class Spec:
     raw: dict[str, Any]
     positions: Positions
     sources: list[SourceSpec]
+    bases: list[Path] = field(default_factory=list)
+    """The specs this one ``extends`` (nearest first); ``raw`` is already the merged result."""
 
     # ---- plain accessors over the raw, schema-validated mapping -------------------------
     @property
