@@ -1,0 +1,97 @@
+"""``ftspec evals export --format promptfoo`` checked by running promptfoo itself (npm, pinned)
+against ``ftspec serve`` on 127.0.0.1: for every case and scorer, promptfoo's verdict on the
+exported assertion must be the verdict ftspec's own scorer gives the answer promptfoo got."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import yaml
+
+from ftspec.evals.cases import load_cases
+from ftspec.evals.exports.promptfoo import PROMPTFOO_VERSION
+from ftspec.evals.runner import build_scorers
+from ftspec.evals.scorers import ScoreContext
+from ftspec.spec.loader import load_spec
+
+from .conftest import ftspec
+from .test_promptfoo import EVAL_TIMEOUT_S, INSTALL_TIMEOUT_S, _env, _skip
+
+PROMPTFOO = f"promptfoo@{PROMPTFOO_VERSION}"
+QUESTIONS = ["How do I reset my password?", "Where is my refund?", "What is your return window?"]
+SCORERS = [
+    {"contains": {"field": "must_include"}},
+    {"not_contains": {"values": ["zebra crossing"]}},
+    {"exact": {"ignore_case": True}},
+    {"length": {"max": 40}},
+    {"regex": {"pattern": "[A-Za-z]"}},
+    {"json_valid": {}},
+    {"judge": {"rubric": "Is it polite?"}},
+]
+
+
+def write_export_spec(project) -> None:
+    spec = yaml.safe_load((project.root / "specs" / "demo.yaml").read_text(encoding="utf-8"))
+    spec["name"] = "pfexport"
+    spec["evals"] = [{
+        "name": "smoke", "sampling": {"temperature": 0, "max_tokens": 24},
+        "cases": [{"id": f"q{i}", "messages": [{"role": "user", "content": q}], "ideal": "Settings",
+                   "must_include": ["Settings" if i == 0 else "3-5"]} for i, q in enumerate(QUESTIONS)],
+        "scorers": SCORERS,
+    }]
+    (project.root / "specs" / "pfexport.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
+
+def test_promptfoo_runs_the_export_with_ftspecs_verdicts(project, chat_server, tmp_path):
+    npx = shutil.which("npx")
+    if npx is None:
+        _skip("npx (Node.js) is not installed")
+    try:
+        version = subprocess.run([npx, "--yes", PROMPTFOO, "--version"], capture_output=True, text=True,
+                                 timeout=INSTALL_TIMEOUT_S, env=_env(tmp_path), cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        _skip(f"npx could not fetch {PROMPTFOO} within {INSTALL_TIMEOUT_S}s")
+    if version.returncode != 0:
+        _skip(f"npx could not run {PROMPTFOO}: {(version.stderr.strip().splitlines() or ['?'])[-1]}")
+
+    write_export_spec(project)
+    model = project.lock("demo")["model"]
+    out_dir = tmp_path / "export"
+    done = ftspec(project.root, project.env, "evals", "export", "specs/pfexport.yaml", "--format", "promptfoo",
+                  "--model", model, "--base-url", chat_server.url, "--out", str(out_dir), "--json")
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    assert listing["not_exported"] == [
+        "smoke: scorer 'judge' not exported: promptfoo's `llm-rubric` grades with its own prompt and grader, "
+        "so its verdicts are not ftspec's"]
+    config_path = out_dir / "smoke.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    assert config["providers"][0]["id"] == f"openai:chat:{model}"
+    assert config["providers"][0]["config"]["apiBaseUrl"] == chat_server.url
+
+    out = tmp_path / "results.json"
+    ran = subprocess.run(
+        [npx, "--yes", PROMPTFOO, "eval", "-c", str(config_path), "-o", str(out), "--no-cache",
+         "--no-progress-bar", "--no-table", "--max-concurrency", "3"],
+        capture_output=True, text=True, timeout=EVAL_TIMEOUT_S, env=_env(tmp_path), cwd=tmp_path)
+    assert out.is_file(), ran.stdout[-2000:] + ran.stderr[-2000:]
+    rows = json.loads(out.read_text(encoding="utf-8"))["results"]["results"]
+    assert len(rows) == 3
+    got, expected = {}, {}
+    spec = load_spec(project.root / "specs" / "pfexport.yaml")
+    cases = {c.id: c for c in load_cases(spec, 0)}
+    scorers = build_scorers(spec, 0, ScoreContext(spec))
+    for row in rows:
+        case_id = row["testCase"]["description"]
+        answer = row["response"]["output"].strip()
+        assert answer and row["response"]["tokenUsage"]["completion"] > 0  # the tiny model answered
+        for component in row["gradingResult"]["componentResults"]:
+            got[(case_id, component["assertion"]["metric"])] = component["pass"]
+        for label, scorer in scorers:
+            if label != "judge":
+                expected[(case_id, label)] = scorer.score(answer, cases[case_id]).passed
+    assert len(expected) == 3 * 6 and any(expected.values()) and not all(expected.values())
+    assert got == expected  # promptfoo's verdict on each exported assertion is ftspec's on that answer
+    assert ran.returncode != 0  # some cases fail (json_valid): promptfoo says so in its exit code
