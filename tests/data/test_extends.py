@@ -132,3 +132,16 @@ def test_syntax_error_in_a_base_is_located_in_the_base(tree):
     (tree / "specs" / "bad.yaml").write_text("extends: shared/broken.yaml\nname: bad\n")
     lines = errors("specs/bad.yaml")
     assert len(lines) == 1 and lines[0].startswith("specs/shared/broken.yaml:3:1: invalid YAML")
+
+
+def test_append_deep_and_onto_a_missing_key(tree):
+    (tree / "specs" / "deep.yaml").write_text(
+        "extends: shared/root.yaml\nname: deep\nprovider: local\nbase_model: tiny\n"
+        "hyperparameters:\n  local:\n    target_modules+: [q_proj]\n"
+        "evals+:\n  - {name: smoke, cases: ../evals/smoke.jsonl, scorers: [contains: {}]}\n")
+    spec = load_spec("specs/deep.yaml", check_files=False)
+    assert spec.raw["hyperparameters"] == {"n_epochs": 2, "batch_size": 4, "local": {"target_modules": ["q_proj"]}}
+    assert [e["name"] for e in spec.evals] == ["smoke", "tone"]
+    assert spec.evals[0]["scorers"] == [{"contains": {}}]
+    assert str(spec.positions.value(("hyperparameters", "local", "target_modules", 0))) == "specs/deep.yaml:7:23"
+    assert str(spec.positions.value(("evals", 1, "name"))).startswith("specs/shared/root.yaml:")
