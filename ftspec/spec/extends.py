@@ -116,11 +116,12 @@ def _merge_map(base: dict[str, Any], child: dict[str, Any], path: Path_, child_p
             out[key] = _append(out.get(key), value, at, src, child_pos, out_pos, problems)
         elif isinstance(value, dict):
             # onto the base's mapping, or onto nothing (so `KEY+` deeper down still appends)
-            if not isinstance(out.get(key), dict):
+            onto = out.get(key)
+            if not isinstance(onto, dict):
+                onto = {}
                 _drop(out_pos, at)
                 out_pos.values[at] = child_pos.value(src)
             out_pos.keys[at] = child_pos.key(src)
-            onto = out.get(key) if isinstance(out.get(key), dict) else {}
             out[key] = _merge_map(onto, value, at, src, child_pos, out_pos, problems)
         else:
             _drop(out_pos, at)
