@@ -145,3 +145,22 @@ def test_append_deep_and_onto_a_missing_key(tree):
     assert spec.evals[0]["scorers"] == [{"contains": {}}]
     assert str(spec.positions.value(("hyperparameters", "local", "target_modules", 0))) == "specs/deep.yaml:7:23"
     assert str(spec.positions.value(("evals", 1, "name"))).startswith("specs/shared/root.yaml:")
+
+
+def test_diff_reads_the_base_at_the_compared_revision(tree):
+    import subprocess
+
+    from ftspec.evals.diff import Side, normalised_spec
+
+    (tree / ".git").rmdir()
+    for args in (["init", "-q"], ["add", "-A"],
+                 ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "specs"]):
+        subprocess.run(["git", *args], cwd=tree, check=True, capture_output=True)
+    root = tree / "specs" / "shared" / "root.yaml"
+    root.write_text(root.read_text().replace("n_epochs: 2", "n_epochs: 7"))  # edited, not committed
+    head = Side("HEAD", "HEAD", tree, "specs/plain.yaml")
+    head.spec_text = head.read("specs/plain.yaml") or ""
+    work = Side("working tree", None, tree, "specs/plain.yaml")
+    work.spec_text = work.read("specs/plain.yaml") or ""
+    assert normalised_spec(head)["hyperparameters"]["n_epochs"] == 2
+    assert normalised_spec(work)["hyperparameters"]["n_epochs"] == 7
