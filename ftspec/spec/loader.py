@@ -231,7 +231,7 @@ def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> 
             matched = _expand(spec, pattern)
             if not matched and check_files:
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
-                problems.append(spec.problem(key, f"{what}: {pattern}"))
+                problems.append(spec.problem(key, f"{what}: {spec.as_written(key, pattern)}"))
             files.extend(matched)
         name = raw.get("name") or (Path(patterns[0]).stem if patterns else f"source{index}")
         if name in seen_names:
@@ -267,7 +267,7 @@ def _missing_source_files(spec: Spec, schema_errors: list[Problem]) -> list[Prob
                 out.append(spec.problem(key, path_problem(pattern) or ""))
             elif isinstance(pattern, str) and not _expand(spec, pattern):
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
-                out.append(spec.problem(key, f"{what}: {pattern}"))
+                out.append(spec.problem(key, f"{what}: {spec.as_written(key, pattern)}"))
     return out
 
 

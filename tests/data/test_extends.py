@@ -95,7 +95,14 @@ def test_bad_value_in_a_mid_base_is_located_there(tree):
 def test_missing_data_file_of_a_base_is_located_in_the_base(tree):
     (tree / "data" / "faq.jsonl").unlink()
     assert errors("specs/child.yaml") == [
-        "specs/shared/root.yaml:6:23: sources[0].path: file not found: ../data/faq.jsonl"]
+        "specs/shared/root.yaml:6:23: sources[0].path: file not found: ../../data/faq.jsonl"]
+
+
+def test_missing_case_file_of_a_base_is_named_as_the_base_writes_it(tree):
+    (tree / "evals" / "smoke.jsonl").unlink()
+    assert errors("specs/plain.yaml") == [
+        "specs/shared/root.yaml:13:12: evals[0].cases: file not found: ../../evals/smoke.jsonl",
+        "specs/shared/root.yaml:18:12: evals[1].cases: file not found: ../../evals/smoke.jsonl"]
 
 
 def test_cycle_is_located_where_it_closes(tree):
