@@ -1,6 +1,6 @@
 """``ftspec evals export --format promptfoo`` checked by running promptfoo itself (npm, pinned)
 against ``ftspec serve`` on 127.0.0.1: for every case and scorer, promptfoo's verdict on the
-exported assertion must be the verdict ftspec's own scorer gives the answer promptfoo got."""
+exported assertion must be the verdict ``ftspec eval`` gave the same answer."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ SCORERS = [
 
 def write_export_spec(project) -> None:
     spec = yaml.safe_load((project.root / "specs" / "demo.yaml").read_text(encoding="utf-8"))
-    spec["name"] = "pfexport"
+    # the same name as the served spec: its system prompt renders `name`, and ftspec serve applies
+    # demo.yaml's template; its own eval set name keeps reports/demo/smoke.json as it is
     spec["evals"] = [{
-        "name": "smoke", "sampling": {"temperature": 0, "max_tokens": 24},
+        "name": "pfsmoke", "sampling": {"temperature": 0, "max_tokens": 24},
         "cases": [{"id": f"q{i}", "messages": [{"role": "user", "content": q}], "ideal": "Settings",
                    "must_include": ["Settings" if i == 0 else "3-5"]} for i, q in enumerate(QUESTIONS)],
         "scorers": SCORERS,
@@ -64,12 +65,23 @@ def test_promptfoo_runs_the_export_with_ftspecs_verdicts(project, chat_server, t
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
     assert listing["not_exported"] == [
-        "smoke: scorer 'judge' not exported: promptfoo's `llm-rubric` grades with its own prompt and grader, "
+        "pfsmoke: scorer 'judge' not exported: promptfoo's `llm-rubric` grades with its own prompt and grader, "
         "so its verdicts are not ftspec's"]
-    config_path = out_dir / "smoke.yaml"
+    config_path = out_dir / "pfsmoke.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     assert config["providers"][0]["id"] == f"openai:chat:{model}"
     assert config["providers"][0]["config"]["apiBaseUrl"] == chat_server.url
+
+    # ftspec's own answers and verdicts for the same model (judge left out: it is not exported)
+    spec_path = project.root / "specs" / "pfexport.yaml"
+    spec_doc = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    spec_doc["evals"][0]["scorers"] = SCORERS[:-1]
+    spec_path.write_text(yaml.safe_dump(spec_doc, sort_keys=False), encoding="utf-8")
+    evaluated = ftspec(project.root, project.env, "eval", "specs/pfexport.yaml", "--model", model)
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = project.report("demo", "pfsmoke")
+    expected = {(c["id"], label): s["passed"] for c in report["cases"] for label, s in c["results"][0]["scores"].items()}
+    assert len(expected) == 3 * 6 and any(expected.values()) and not all(expected.values())
 
     out = tmp_path / "results.json"
     ran = subprocess.run(
@@ -79,19 +91,18 @@ def test_promptfoo_runs_the_export_with_ftspecs_verdicts(project, chat_server, t
     assert out.is_file(), ran.stdout[-2000:] + ran.stderr[-2000:]
     rows = json.loads(out.read_text(encoding="utf-8"))["results"]["results"]
     assert len(rows) == 3
-    got, expected = {}, {}
-    spec = load_spec(project.root / "specs" / "pfexport.yaml")
+    got = {}
+    spec = load_spec(spec_path)
     cases = {c.id: c for c in load_cases(spec, 0)}
-    scorers = build_scorers(spec, 0, ScoreContext(spec))
+    scorers = dict(build_scorers(spec, 0, ScoreContext(spec)))
     for row in rows:
         case_id = row["testCase"]["description"]
         answer = row["response"]["output"].strip()
-        assert answer and row["response"]["tokenUsage"]["completion"] > 0  # the tiny model answered
+        recorded = next(c for c in report["cases"] if c["id"] == case_id)["results"][0]["outputs"][0]
+        assert answer and answer == recorded, (case_id, answer, recorded)  # what ftspec eval got
         for component in row["gradingResult"]["componentResults"]:
-            got[(case_id, component["assertion"]["metric"])] = component["pass"]
-        for label, scorer in scorers:
-            if label != "judge":
-                expected[(case_id, label)] = scorer.score(answer, cases[case_id]).passed
-    assert len(expected) == 3 * 6 and any(expected.values()) and not all(expected.values())
-    assert got == expected  # promptfoo's verdict on each exported assertion is ftspec's on that answer
+            label = component["assertion"]["metric"]
+            got[(case_id, label)] = component["pass"]
+            assert component["pass"] == scorers[label].score(answer, cases[case_id]).passed
+    assert got == expected  # promptfoo's verdict on each exported assertion is ftspec eval's
     assert ran.returncode != 0  # some cases fail (json_valid): promptfoo says so in its exit code
