@@ -8,7 +8,8 @@ top, by these rules (docs/spec-extends.md):
 - ``KEY+: [...]`` appends to the base's list instead: items carrying a ``name`` that a base
   item has replace that item in place, the others are added after the base's items;
 - relative paths written in a base (``sources[].path``/``paths``, ``review``, ``baseline``,
-  ``evals[].cases``, a ``json_schema`` scorer's ``path``, a ``python`` scorer's file) are
+  ``evals[].cases``, a ``json_schema`` scorer's ``path``, a ``python`` scorer's file, a
+  transform's ``prompt``/``few_shot`` file) are
   relative to the base file: they are rewritten relative to the child's folder, so the
   effective spec means what each file meant.
 
@@ -30,6 +31,10 @@ EXTENDS = "extends"
 APPEND = "+"
 MAX_CHAIN = 16
 """Deepest chain of bases one spec may stand on."""
+
+TRANSFORM_PATH_KEYS = ("prompt", "few_shot")
+"""Options of a transform (``{name: {options}}``) that name a file beside the spec (extract's
+prompt and few-shot files)."""
 
 Reader = Callable[[Path], "str | None"]
 """Reads a base spec's text by absolute path; None when there is no such file."""
@@ -197,6 +202,11 @@ def _rebase_paths(data: dict[str, Any], base_dir: Path, child_dir: Path) -> None
             source["path"] = rebase(source["path"])
         if isinstance(source.get("paths"), list):
             source["paths"] = [rebase(p) for p in source["paths"]]
+    for item in _dicts(data.get("transforms")):
+        for options in _dicts(list(item.values())):
+            for key in TRANSFORM_PATH_KEYS:
+                if isinstance(options.get(key), str):
+                    options[key] = rebase(options[key])
     review = data.get("review")
     if isinstance(review, str):
         data["review"] = rebase(review)

@@ -171,3 +171,17 @@ def test_diff_reads_the_base_at_the_compared_revision(tree):
     work.spec_text = work.read("specs/plain.yaml") or ""
     assert normalised_spec(head)["hyperparameters"]["n_epochs"] == 2
     assert normalised_spec(work)["hyperparameters"]["n_epochs"] == 7
+
+
+def test_transform_files_in_a_base_are_rebased(tree):
+    from ftspec.spec.extends import compose
+    from ftspec.spec.loader import display_path
+    from ftspec.spec.yamlpos import load_yaml_with_positions
+
+    (tree / "specs" / "shared" / "gen.yaml").write_text(
+        "transforms:\n  - dedupe\n  - extract: {prompt: prompts/qa.txt, few_shot: /abs/shots.jsonl, prompt_text: x}\n")
+    child = tree / "specs" / "gen-child.yaml"
+    data, pos = load_yaml_with_positions("extends: shared/gen.yaml\nname: g\n", "specs/gen-child.yaml")
+    merged, _, bases = compose(data, pos, child, shown=display_path)
+    assert merged["transforms"] == ["dedupe", {"extract": {
+        "prompt": "shared/prompts/qa.txt", "few_shot": "/abs/shots.jsonl", "prompt_text": "x"}}]
