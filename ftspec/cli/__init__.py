@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("ftspec.cli.export_cmd:export", "Export a local model (peft, merged, gguf-lora, ollama); --check its answers."),
     "serve": ("ftspec.cli.serve_cmd:serve", "Serve the spec's local model behind the OpenAI API (/v1)."),
     "eval": ("ftspec.cli.eval_cmds:eval_", "Run the spec's evals (optionally against any model id)."),
+    "evals": ("ftspec.cli.evals_cmds:evals", "Export the spec's eval sets for other tools (promptfoo)."),
     "report": ("ftspec.cli.eval_cmds:report", "Show or open the eval HTML report."),
     "diff": ("ftspec.cli.diff_cmd:diff", "Compare two revisions (or two specs): spec, data, model, evals."),
     "adopt": ("ftspec.cli.adopt_cmd:adopt", "Adopt fine-tuned models made outside ftspec (openai)."),

@@ -23,8 +23,10 @@ def _warn(lines: list[str]) -> None:
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--show-effective", is_flag=True,
+              help="Print each spec as it is after merging the specs it extends (YAML; in --json, 'effective').")
 @json_option
-def validate(specs: tuple[Path, ...], as_json: bool) -> None:
+def validate(specs: tuple[Path, ...], show_effective: bool, as_json: bool) -> None:
     """Validate SPECS and their data; print every located error (exit 1 on any)."""
     from ftspec.data.parallel import validate_dataset
     from ftspec.errors import FtspecError
@@ -36,6 +38,8 @@ def validate(specs: tuple[Path, ...], as_json: bool) -> None:
     for path in specs:
         try:
             spec = load_spec(path)
+            if show_effective and not as_json:
+                click.echo(_effective(spec), nl=False)
             with spec_token_counter(spec) as counter:
                 result = validate_dataset(spec, counter=counter)
         except FtspecError as exc:
@@ -48,6 +52,9 @@ def validate(specs: tuple[Path, ...], as_json: bool) -> None:
         rows.append({"spec": display_path(path), "ok": True, "examples": counts["train"] + counts["validation"],
                      "counts": dict(counts), "tokens": tokens["train"]["total"] + tokens["validation"]["total"],
                      "tokens_exact": bool(tokens["exact"]), "warnings": list(result.warnings)})
+        if show_effective:
+            rows[-1]["effective"] = spec.raw
+            rows[-1]["extends"] = [display_path(p) for p in spec.bases]
         if not as_json:
             click.echo(f"ok: {display_path(path)}: {rows[-1]['examples']} examples "
                        f"(train {counts['train']}, validation {counts['validation']}), "
@@ -56,6 +63,13 @@ def validate(specs: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         emit_json(rows)  # failures are rows too, so a machine sees every spec; errors also on stderr
     _raise_failures(failed)
+
+
+def _effective(spec) -> str:
+    from ftspec.spec.extends import effective_yaml
+    from ftspec.spec.loader import display_path
+
+    return effective_yaml(spec.raw, display_path(spec.path), [display_path(p) for p in spec.bases])
 
 
 def _error_lines(exc) -> list[str]:

@@ -18,9 +18,11 @@ from ftspec.cli.output import emit_json, json_option
 @click.option("--record-baseline", is_flag=True,
               help="Freeze the model's answers and scores in baselines/<spec>.json (commit it): later "
                    "evals and `ftspec diff` compare with them without calling this model.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the cases as JUnit XML tests to this file (failures carry the scorers' reasons).")
 @json_option
 def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, record_baseline: bool,
-          as_json: bool) -> None:
+          junit_path: Path | None, as_json: bool) -> None:
     """Run the spec's eval sets and write reports/<spec>/<eval>.json and .html."""
     from ftspec.errors import EvalError
     from ftspec.evals.evaluate import evaluate
@@ -37,6 +39,12 @@ def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, record_b
     # on a terminal the generator's own live bar; otherwise a throttled line per set
     result = evaluate(spec_path, eval_name=eval_name, model=model_id,
                       progress_echo=None if sys.stderr.isatty() else stderr_line)
+    if junit_path is not None:
+        from ftspec.evals.junit import write_junit
+        from ftspec.project import project_root
+
+        root = project_root(spec_path.resolve())
+        write_junit(junit_path, [root / s["report"] for s in result.summaries.values()])
     if as_json:
         emit_json(result.summaries)
     else:

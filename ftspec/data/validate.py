@@ -239,7 +239,8 @@ class DatasetValidator:
         warnings: list[str] = []
         # dataset-level problems point at the spec's `sources:` key (every error is file:LINE:COL)
         at = self.spec.positions.key(("sources",))
-        spec_loc = Location(_shown_spec(self.spec), at.line, at.col)
+        # (a `sources:` written in a base spec it extends is located in that file)
+        spec_loc = at if at.file != self.spec.positions.file else Location(_shown_spec(self.spec), at.line, at.col)
         n = counts_by_split.get("train", 0)
         if self.hidden_errors:
             errors.append(Problem(spec_loc, f"{self.hidden_errors} more validation errors not shown"))

@@ -42,6 +42,14 @@ class Side:
         """A file's text at this side's revision (or in the working tree), None if absent."""
         return revisions.read_text(self.root, self.rev, rel)
 
+    def read_path(self, path: Path) -> str | None:
+        """``read`` by absolute path: the bases a spec extends, at this side's revision."""
+        try:
+            rel = path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return None
+        return self.read(rel)
+
 
 def git_root(start: Path) -> Path:
     try:
@@ -98,7 +106,7 @@ def normalised_spec(side: Side) -> dict[str, Any]:
     from ftspec.spec.loader import load_spec_text
 
     try:
-        spec = load_spec_text(side.spec_text, side.root / side.spec_rel, check_files=False)
+        spec = load_spec_text(side.spec_text, side.root / side.spec_rel, check_files=False, read=side.read_path)
     except FtspecError:
         return yaml.safe_load(side.spec_text) or {}
     return {**spec.raw, "template": spec.template, "hyperparameters": spec.hyperparameters, "split": spec.split}

@@ -17,7 +17,8 @@ def eval_problems(spec, check_files: bool) -> list[Problem]:
         if isinstance(cases, str) and path_problem(cases):
             problems.append(spec.problem(("evals", index, "cases"), path_problem(cases) or ""))
         elif check_files and isinstance(cases, str) and not is_file(spec.resolve(cases)):
-            problems.append(spec.problem(("evals", index, "cases"), f"file not found: {cases}"))
+            where = ("evals", index, "cases")
+            problems.append(spec.problem(where, f"file not found: {spec.as_written(where, cases)}"))
         elif check_files or not isinstance(cases, str):
             problems += _case_problems(spec, index)
     return problems + _scorer_problems(spec) + _baseline_problems(spec, check_files)

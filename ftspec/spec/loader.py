@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ftspec.errors import Location, Problem, SpecError, did_you_mean
+from ftspec.spec.extends import Reader, compose, read_from_disk
 from ftspec.spec.model import SourceSpec, Spec
 from ftspec.spec.schema import spec_schema, spec_validator
 from ftspec.spec.yamlpos import Path_, Positions, format_path, load_yaml_with_positions
@@ -53,16 +54,19 @@ def byte_location(shown: str, raw: bytes, offset: int) -> Location:
 
 
 def load_spec_text(
-    text: str, path: Path, *, shown: str | None = None, check_files: bool = True
+    text: str, path: Path, *, shown: str | None = None, check_files: bool = True,
+    read: Reader = read_from_disk,
 ) -> Spec:
-    """Validate spec text as if it were at ``path`` (used for git revisions too)."""
+    """Validate spec text as if it were at ``path`` (used for git revisions too). The bases it
+    ``extends`` are read with ``read`` (the disk, or a git revision's tree)."""
     shown = shown or display_path(path)
     data, pos = load_yaml_with_positions(text, shown)
     if data is None:
         raise SpecError([Problem(Location(shown, 1, 1), "spec is empty")])
     if not isinstance(data, dict):
         raise SpecError([Problem(pos.value(()), "a spec is a mapping of keys (ftspec, name, ...)")])
-    spec = Spec(path=path.resolve(), raw=data, positions=pos, sources=[])
+    data, pos, bases = compose(data, pos, path, shown=display_path, read=read)
+    spec = Spec(path=path.resolve(), raw=data, positions=pos, sources=[], bases=bases)
     problems = schema_problems(data, pos)
     if problems:
         if check_files:  # missing files are reported in the same run as schema problems
@@ -227,7 +231,7 @@ def _resolve_sources(spec: Spec, problems: list[Problem], check_files: bool) -> 
             matched = _expand(spec, pattern)
             if not matched and check_files:
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
-                problems.append(spec.problem(key, f"{what}: {pattern}"))
+                problems.append(spec.problem(key, f"{what}: {spec.as_written(key, pattern)}"))
             files.extend(matched)
         name = raw.get("name") or (Path(patterns[0]).stem if patterns else f"source{index}")
         if name in seen_names:
@@ -263,7 +267,7 @@ def _missing_source_files(spec: Spec, schema_errors: list[Problem]) -> list[Prob
                 out.append(spec.problem(key, path_problem(pattern) or ""))
             elif isinstance(pattern, str) and not _expand(spec, pattern):
                 what = "no file matches" if glob.has_magic(pattern) else "file not found"
-                out.append(spec.problem(key, f"{what}: {pattern}"))
+                out.append(spec.problem(key, f"{what}: {spec.as_written(key, pattern)}"))
     return out
 
 

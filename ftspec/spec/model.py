@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ class Spec:
     raw: dict[str, Any]
     positions: Positions
     sources: list[SourceSpec]
+    bases: list[Path] = field(default_factory=list)
+    """The specs this one ``extends`` (nearest first); ``raw`` is already the merged result."""
 
     # ---- plain accessors over the raw, schema-validated mapping -------------------------
     @property
@@ -123,6 +126,14 @@ class Spec:
     # ---- locations -----------------------------------------------------------------------
     def resolve(self, relative: str) -> Path:
         return (self.root / relative).resolve() if not Path(relative).is_absolute() else Path(relative)
+
+    def as_written(self, path: Path_, value: str) -> str:
+        """A relative path value as the file that wrote it has it: a base's paths are rebased
+        to this spec's folder (``extends``), and a message located in the base shows its own."""
+        written_in = self.positions.value(path).file
+        if written_in == self.positions.file or Path(value).is_absolute():
+            return value
+        return Path(os.path.relpath(self.root / value, Path(written_in).resolve().parent)).as_posix()
 
     def locate(self, *path: str | int) -> Location:
         return self.positions.value(tuple(path))
