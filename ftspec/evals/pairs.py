@@ -132,3 +132,20 @@ def _kept(path: Path, models: tuple[str, str]) -> dict[str, dict[str, Any]]:
 def _write(out: Pairs) -> None:
     data = {"ftspec_pairs": PAIRS_VERSION, "spec": out.spec_name, "models": list(out.models), "pairs": out.pairs}
     atomic_write_text(out.path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def eval_preference(project_root: Path, spec_name: str, eval_name: str, model: str) -> dict[str, Any] | None:
+    """``model``'s record on the compare pairs of one eval set, from the choices file: wins,
+    losses, ties, both bad, the win rate and the other model; None before any choice."""
+    from ftspec.data.choices import choices_path, load_choices, win_rate
+
+    path = choices_path(project_root, spec_name)
+    if not path.is_file():
+        return None
+    decisions = {k: v for k, v in load_choices(path).items() if isinstance(v, dict) and v.get("eval") == eval_name}
+    record = win_rate(decisions, model)
+    if record["wins"] + record["losses"] + record["ties"] + record["both_bad"] == 0:
+        return None
+    others = sorted({v[s].get("model") for v in decisions.values() for s in ("left", "right")} - {model})
+    return {**record, "against": others[0] if len(others) == 1 else others,
+            "choices": path.relative_to(project_root).as_posix()}

@@ -212,3 +212,29 @@ def test_compare_page_in_headless_chromium(server, dpo_project, pages, tmp_path)
     assert sorted(e.record["preferred_output"][0]["content"].split()[0] for e in examples) == ["Gladly", "echo:"]
     assert dict(ctx.sources["chosen"].dropped) == {"tie": 1, "both bad": 1}
     assert all(e.origin.file.endswith("reviews/prefs.choices.json") and e.origin.line > 1 for e in examples)
+
+
+def test_win_rate_in_the_eval_report_and_diff(server, dpo_project):
+    from ftspec.data.choices import save_choice
+
+    root, spec, model = dpo_project
+    assert run_cli(["eval", str(spec), "--compare", "--against", PARENT], root).returncode == 0
+    pairs = json.loads((root / "reports/prefs/compare.json").read_text(encoding="utf-8"))["pairs"]
+    path = root / "reviews/prefs.choices.json"
+    for pair, pick in zip(pairs, ["model", "model", "model", "parent"], strict=True):
+        side = "left" if (pair["left"]["model"] == model) == (pick == "model") else "right"
+        save_choice(path, "prefs", pair["id"], {"choice": side, "eval": pair["eval"], "input": pair["input"],
+                                                "left": pair["left"], "right": pair["right"]})
+    done = run_cli(["eval", str(spec)], root)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((root / "reports/prefs/tone.json").read_text(encoding="utf-8"))
+    assert report["preference"] == {"model": model, "wins": 3, "losses": 1, "ties": 0, "both_bad": 0,
+                                    "win_rate": 0.75, "against": PARENT, "choices": "reviews/prefs.choices.json"}
+    assert "win rate vs gpt-4o-mini-2024-07-18" in (root / "reports/prefs/tone.html").read_text(encoding="utf-8")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "dpo model and its choices"], cwd=root, check=True)
+    shown = run_cli(["diff", str(spec), "--no-examples"], root)
+    assert shown.returncode == 0, shown.stderr
+    assert f"win rate 75.0% against {PARENT} (3 won, 1 lost, 0 tied, 0 both bad)" in shown.stdout

@@ -27,7 +27,14 @@ from typing import Any
 
 from ftspec.data.preference import sides
 from ftspec.providers.local.chat_format import Encoded
-from ftspec.providers.local.train import Emit, Stop, TrainConfig, TrainResult, lm_parts, make_batches
+from ftspec.providers.local.train import (
+    Emit,
+    Stop,
+    TrainConfig,
+    TrainResult,
+    lm_parts,
+    make_batches,
+)
 
 DEFAULT_BETA = 0.1
 
