@@ -53,9 +53,13 @@ class Pair:
 
 def _answer_only(record: dict[str, Any], n_prompt: int) -> dict[str, Any]:
     """The chat side with its prompt's assistant turns weighted 0: only the answer is scored."""
-    messages = [dict(m, weight=0) if i < n_prompt and m.get("role") == "assistant" else
-                {k: v for k, v in m.items() if k != "weight"} if i >= n_prompt else m
-                for i, m in enumerate(record["messages"])]
+    messages = []
+    for i, m in enumerate(record["messages"]):
+        if i >= n_prompt:  # the answer: always scored
+            m = {k: v for k, v in m.items() if k != "weight"}
+        elif m.get("role") == "assistant":  # an earlier turn of the prompt: context only
+            m = {**m, "weight": 0}
+        messages.append(m)
     return {**record, "messages": messages}
 
 
