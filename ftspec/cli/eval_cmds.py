@@ -20,14 +20,26 @@ from ftspec.cli.output import emit_json, json_option
                    "evals and `ftspec diff` compare with them without calling this model.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the cases as JUnit XML tests to this file (failures carry the scorers' reasons).")
+@click.option("--compare", is_flag=True,
+              help="Two answers per case (two samples of --model, or --model and --against) in "
+                   "reports/<spec>/compare.json, to choose from with --serve.")
+@click.option("--against", "against", help="With --compare: the second model (the parent, the base, a candidate).")
+@click.option("--serve", is_flag=True, help="With --compare: serve the compare page on 127.0.0.1.")
+@click.option("--port", type=int, default=8766, show_default=True, help="With --serve: the port (0: a free one).")
 @json_option
 def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, record_baseline: bool,
-          junit_path: Path | None, as_json: bool) -> None:
+          junit_path: Path | None, compare: bool, against: str | None, serve: bool, port: int,
+          as_json: bool) -> None:
     """Run the spec's eval sets and write reports/<spec>/<eval>.json and .html."""
     from ftspec.errors import EvalError
     from ftspec.evals.evaluate import evaluate
 
     logging.getLogger("ftspec.evals").addHandler(_WarningEcho())
+    if compare or serve or against:
+        if not compare:
+            raise click.UsageError("--against and --serve go with --compare")
+        _compare(spec_path, eval_name, model_id, against, serve, port, as_json)
+        return
     if record_baseline:
         _record(spec_path, eval_name, model_id, as_json)
         return
@@ -54,6 +66,32 @@ def eval_(spec_path: Path, eval_name: str | None, model_id: str | None, record_b
                        f"{Path(s['report']).with_suffix('.html').as_posix()}")
     if result.failures:
         raise EvalError("\n".join(result.failures))
+
+
+def _compare(spec_path: Path, eval_name: str | None, model_id: str | None, against: str | None,
+             serve: bool, port: int, as_json: bool) -> None:
+    from ftspec.evals.compare_server import CompareSession
+    from ftspec.evals.compare_server import serve as serve_page
+    from ftspec.evals.pairs import load_pairs, make_pairs
+    from ftspec.project import project_root
+    from ftspec.spec.loader import load_spec
+
+    spec = load_spec(spec_path)
+    made = make_pairs(spec, eval_name=eval_name, model=model_id, against=against)
+    root = project_root(spec.path)
+    rel = made.path.relative_to(root).as_posix()
+    session = CompareSession(spec.name, load_pairs(made.path), root)
+    if as_json and not serve:
+        emit_json({"pairs": rel, "models": list(made.models), "count": len(made.pairs),
+                   "new_generations": made.new_generations, "win_rate": session.state()["win_rate"]})
+        return
+    click.echo(f"{rel}: {len(made.pairs)} pairs ({made.new_generations} new answers), "
+               f"{made.models[0]} vs {made.models[1]}", err=serve)
+    if not serve:
+        return
+    serve_page(session, port, lambda server: click.echo(
+        f"compare page: {server.url} (choices saved to {session.path.relative_to(root).as_posix()}; Ctrl-C stops)",
+        err=True))
 
 
 def _record(spec_path: Path, eval_name: str | None, model_id: str | None, as_json: bool) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from ftspec.data.context import BuildContext
 from ftspec.data.examples import build_transforms, iter_examples
 from ftspec.data.generate import pending_warning
+from ftspec.data.preference import token_records
 from ftspec.data.records import Example, Rendered, record_line
 from ftspec.data.split import assign_split
 from ftspec.data.templates import TemplateError, get_template
@@ -65,7 +66,7 @@ class _SplitWriter:
                 self.writer.write(line)
         self.count += 1
         self.tokens.append(item.tokens)
-        self.messages.append(len(item.record.get("messages", ())) or 2)
+        self.messages.append(_message_count(item.record) or 2)
 
     def finish(self, keep: bool) -> str | None:
         if self.writer is not None:
@@ -76,6 +77,12 @@ class _SplitWriter:
                 if self.path.exists():
                     self.path.unlink()
         return self.digest.hexdigest() if self.count and self.serialize else None
+
+
+def _message_count(record: dict[str, Any]) -> int:
+    given = record.get("input")
+    messages = record.get("messages") or (given.get("messages") if isinstance(given, dict) else None)
+    return len(messages) if isinstance(messages, list) else 0
 
 
 def build_dataset(
@@ -236,8 +243,10 @@ def _render(examples: Iterable[Example], template, ctx: BuildContext, on_error: 
 def _count_tokens(rendered: Iterable[Rendered], counter) -> Iterator[Rendered]:
     iterator = iter(rendered)
     while batch := list(itertools.islice(iterator, TOKEN_BATCH)):
-        for item, tokens in zip(batch, counter.count_records([r.record for r in batch]), strict=True):
-            item.tokens = tokens
+        flat, widths = token_records([r.record for r in batch])  # a preference pair: its two sides
+        counts = iter(counter.count_records(flat))
+        for item, width in zip(batch, widths, strict=True):
+            item.tokens = sum(next(counts) for _ in range(width))
             yield item
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftspec.data.context import BuildContext
+from ftspec.data.preference import SINGLE_TURN_PROVIDERS, is_preference, preference_problems
 from ftspec.data.records import Origin, Rendered
 from ftspec.errors import Location, Problem
 
@@ -41,7 +42,7 @@ def chat_problems(record: Any) -> list[tuple[str, str]]:
         if not isinstance(message, dict):
             out.append(("data_type", f"message {index} is not an object"))
             continue
-        out.extend(_message_problems(index, message))
+        out.extend(message_problems(index, message))
     if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
         out.append(("example_missing_assistant_message", "example has no assistant message"))
     return out
@@ -64,7 +65,7 @@ def _all_plain(messages: list[Any]) -> bool:
     return assistant
 
 
-def _message_problems(index: int, message: dict[str, Any]) -> list[tuple[str, str]]:
+def message_problems(index: int, message: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     role = message.get("role")
     calls = message.get("tool_calls") or message.get("function_call")
@@ -107,6 +108,8 @@ class DatasetValidator:
 
         self.spec = spec
         self.kind = template.kind
+        self.method = spec.job.get("method", "supervised")
+        self.single_turn = spec.provider in SINGLE_TURN_PROVIDERS
         self.template = template
         self.counter = counter
         self.ctx = ctx
@@ -133,7 +136,7 @@ class DatasetValidator:
     # ---- per example ----------------------------------------------------------------------
     def check(self, item: Rendered) -> bool:
         """Validate one record; False when its source skips bad rows and this one is bad."""
-        problems = chat_problems(item.record) if self.kind == "chat" else self._completion_problems(item.record)
+        problems = self._shape_problems(item.record)
         problems += self._limit_problems(item)
         origin = item.example.origin
         if problems and self.on_error.get(origin.source) == "skip":
@@ -145,11 +148,23 @@ class DatasetValidator:
         where = f" ({item.split}.jsonl:{self.lines[item.split]})" if self.output_lines else ""
         for check, detail in problems:
             self._error(Problem(Location(origin.file, origin.line), f"{check}: {detail}{where}"))
-        if self.kind == "chat" and isinstance(item.record, dict):
+        if self.method == "dpo" and is_preference(item.record) and isinstance(item.record.get("input"), dict):
+            self._chat_stats(item.record["input"], origin)
+        elif self.kind == "chat" and isinstance(item.record, dict):
             self._chat_stats(item.record, origin)
         elif self.kind == "completion":
             self._completion_stats(item.record, origin)
         return True
+
+    def _shape_problems(self, record: Any) -> list[tuple[str, str]]:
+        if self.method == "dpo":
+            if not is_preference(record):
+                return [("not_a_preference", "job.method dpo trains on preference pairs (input, preferred_output, "
+                                             "non_preferred_output); this example is not one")]
+            return preference_problems(record, single_turn=self.single_turn)
+        if is_preference(record):
+            return [("preference_example", "a preference pair trains only with `job.method: dpo`")]
+        return chat_problems(record) if self.kind == "chat" else self._completion_problems(record)
 
     def _error(self, problem: Problem) -> None:
         if self.shown_errors < self.max_shown:

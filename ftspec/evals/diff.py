@@ -226,6 +226,9 @@ def eval_diff(name: str, a: Side, b: Side, tolerance: float) -> dict[str, Any]:
     if ra is None or rb is None:
         out["note"] = "report missing at " + " and ".join(s.label for s, r in ((a, ra), (b, rb)) if r is None)
         return out
+    preference = {s.label: r["preference"] for s, r in ((a, ra), (b, rb)) if r.get("preference")}
+    if preference:  # the compare page's choices: each side's model against the other it was paired with
+        out["preference"] = preference
     cases_a = {c["id"]: c for c in ra["cases"]}
     cases_b = {c["id"]: c for c in rb["cases"]}
     regressed, improved = [], []
@@ -448,6 +451,9 @@ def render_text(result: dict[str, Any], color: bool = True) -> str:
             lines.append(f"  score {key}: {_coloured_delta(pair, style)}")
         for label, c in (ev.get("base_vs_tuned") or {}).items():
             lines += _base_text(label, c, style)
+        for label, p in (ev.get("preference") or {}).items():
+            lines.append(f"  {label}: win rate {_pct(p['win_rate'])} against {p['against']} "
+                         f"({p['wins']} won, {p['losses']} lost, {p['ties']} tied, {p['both_bad']} both bad)")
         if ev.get("note"):
             lines.append(f"  {ev['note']}")
         for title, rows, colour in (("regressed", ev.get("regressed", []), "red"), ("improved", ev.get("improved", []), "green")):

@@ -100,6 +100,11 @@ def _summary(report: dict[str, Any]) -> str:
         ("passed", str(s["passed"]), "ok"), ("failed", str(s["failed"]), "bad"), ("errored", str(s["errored"]), "err"),
         ("cases", str(s["cases"]), ""), ("mean score", _num(s.get("mean_score")), ""),
     ]
+    preference = report.get("preference")
+    if preference and preference.get("win_rate") is not None:
+        cards.append((f"win rate vs {preference['against']}", f"{_pct(preference['win_rate'])} "
+                      f"({preference['wins']}-{preference['losses']}-{preference['ties']})",
+                      "ok" if preference["win_rate"] > 0.5 else ("bad" if preference["win_rate"] < 0.5 else "")))
     if gate:
         cards.append(("gate", f"{'pass' if gate['passed'] else 'FAIL'} (≥ {_pct(gate['min_pass_rate'])})",
                       "ok" if gate["passed"] else "bad"))

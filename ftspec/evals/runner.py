@@ -270,6 +270,11 @@ class EvalRun:
             "training": training_curve(self.events),
             "cases": case_rows,
         }
+        from ftspec.evals.pairs import eval_preference
+
+        preference = eval_preference(self.project_root, self.spec.name, self.cfg["name"], self.model_id)
+        if preference is not None:  # people's choices on the compare pairs (ftspec eval --compare)
+            report["preference"] = preference
         json_path, html_path = report_paths(self.project_root, self.report_name, self.cfg["name"])
         atomic_write_json(json_path, report)
         atomic_write_text(html_path, render_report(report))

@@ -107,4 +107,17 @@ def provider_problems(spec, check_files: bool) -> list:
         cls = provider_class(spec.provider)
     except ProviderNotFoundError:
         return []  # reported where the provider is first needed, with the install line
-    return list(cls.spec_problems(spec))
+    own = list(cls.spec_problems(spec))
+    said = {str(p.location) for p in own}  # a provider that words its own refusal keeps it
+    return [p for p in _method_problems(spec, cls) if str(p.location) not in said] + own
+
+
+def _method_problems(spec, cls) -> list:
+    """``job.method`` against what the provider trains, and ``beta`` only with DPO."""
+    method = spec.job.get("method", "supervised")
+    problems = []
+    if method == "dpo" and not cls.capabilities.dpo:
+        problems.append(spec.problem(("job", "method"), f"provider '{spec.provider}' does not train method dpo"))
+    if method != "dpo" and "beta" in (spec.raw.get("hyperparameters") or {}):
+        problems.append(spec.problem(("hyperparameters", "beta"), "beta is a DPO setting; set `job: {method: dpo}` or remove it"))
+    return problems

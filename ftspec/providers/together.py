@@ -76,6 +76,12 @@ def to_together_record(record: dict[str, Any]) -> dict[str, Any]:
     so keys it does not know (OpenAI's ``parallel_tool_calls``, ``functions``, anything else) are
     dropped, as are message keys outside its conversational schema.
     """
+    if "preferred_output" in record:  # DPO: input{messages[, tools]}, one assistant message a side
+        given = record.get("input") or {}
+        inner = {k: given[k] for k in ("messages", "tools") if k in given}
+        inner["messages"] = [_together_message(m) for m in inner.get("messages") or []]
+        return {"input": inner, **{k: [_together_message(m) for m in record.get(k) or []]
+                                   for k in ("preferred_output", "non_preferred_output")}}
     out = {k: record[k] for k in _RECORD_KEYS if k in record}
     if "messages" in out:
         out["messages"] = [{k: m[k] for k in _MESSAGE_KEYS if k in m} if isinstance(m, dict) else m
@@ -83,6 +89,10 @@ def to_together_record(record: dict[str, Any]) -> dict[str, Any]:
         for other in ("prompt", "completion", "text"):  # one format per line
             out.pop(other, None)
     return out
+
+
+def _together_message(m: Any) -> Any:
+    return {k: m[k] for k in _MESSAGE_KEYS if k in m} if isinstance(m, dict) else m
 
 
 def convert_file(src: Path, dst: Path) -> str:

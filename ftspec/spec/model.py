@@ -88,6 +88,8 @@ class Spec:
     @property
     def hyperparameters(self) -> dict[str, Any]:
         hp = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
+        if (self.raw.get("job") or {}).get("method") == "dpo":
+            hp["beta"] = "auto"
         hp.update(self.raw.get("hyperparameters") or {})
         return hp
 

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_openai import FakeOpenAI  # noqa: E402
-from graph_helpers import API_KEY, KEY_ENV, REPO, write_examples, write_spec  # noqa: E402,F401
+from graph_helpers import API_KEY, KEY_ENV, REPO, write_dpo_spec, write_examples, write_spec  # noqa: E402,F401
 
 
 @pytest.fixture

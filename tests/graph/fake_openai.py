@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ftspec.testing.openapi import SchemaBook
 
 SCHEMA_FILE = Path(__file__).with_name("openapi") / "openai-subset.json"
+PREFERENCE_SCHEMA_FILE = Path(__file__).with_name("openapi") / "openai-preference-input.json"
 BASE_MODELS = {"gpt-4o-mini-2024-07-18": "2027-01-14", "gpt-4.1-mini-2025-04-14": "2027-01-14",
                "babbage-002": "2026-09-28", "text-embedding-3-small": None}
 
@@ -59,6 +60,7 @@ class FakeOpenAI:
 
     def __init__(self, *, phase_s: float = 0.02, total_steps: int = 4, api_key: str | None = None) -> None:
         self.book = SchemaBook(SCHEMA_FILE)
+        self.preference_book = SchemaBook(PREFERENCE_SCHEMA_FILE)
         self.lock = threading.RLock()
         self.phase_s = phase_s
         self.total_steps = total_steps
@@ -525,7 +527,12 @@ def _create_job(s: FakeOpenAI, body: dict[str, Any]) -> dict[str, Any]:
     method = body.get("method") or {"type": "supervised", "supervised": {}}
     hp = dict((method.get(method["type"]) or {}).get("hyperparameters") or body.get("hyperparameters") or {})
     chosen = {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.8}  # what "auto" becomes
+    if method["type"] == "dpo":
+        chosen["beta"] = 0.1
     hp = {k: v if hp.get(k, "auto") == "auto" else hp[k] for k, v in chosen.items()}
+    problems = _training_file_problems(s, body, method["type"])
+    if problems:
+        s.violations.extend(problems)
     jid = s._id("ftjob")
     obj = {
         "object": "fine_tuning.job", "id": jid, "model": body["model"], "created_at": int(time.time()),
@@ -537,13 +544,46 @@ def _create_job(s: FakeOpenAI, body: dict[str, Any]) -> dict[str, Any]:
         "user_provided_suffix": body.get("suffix"),
         "method": {"type": method["type"], method["type"]: {"hyperparameters": hp}},
     }
-    job = FakeJob(obj=obj, started=time.monotonic(), fail=s.fail_next_job, hold=s.hold_next_job)
+    fail = s.fail_next_job
+    if problems:  # as OpenAI does: file validation errors surface on the job's error
+        fail = {"code": "invalid_training_file", "message": problems[0], "param": "training_file"}
+    job = FakeJob(obj=obj, started=time.monotonic(), fail=fail, hold=s.hold_next_job)
     s.fail_next_job = None
     s.hold_next_job = None
     s.jobs[jid] = job
     s._event(job, "info", f"Created fine-tuning job: {jid}")
     s._hook("job")
     return _public(job)
+
+
+def _training_file_problems(s: FakeOpenAI, body: dict[str, Any], method: str) -> list[str]:
+    """A DPO job's files, line by line, against ``FineTunePreferenceRequestInput`` and the
+    guide's rules (both sides, one assistant message each); a supervised job must not get one."""
+    problems: list[str] = []
+    for key in ("training_file", "validation_file"):
+        fid = body.get(key)
+        if not fid:
+            continue
+        for n, line in enumerate(s.contents[fid].decode("utf-8").splitlines(), 1):
+            record = json.loads(line)
+            if method == "dpo":
+                problems += [f"{key} line {n}: {p}" for p in _preference_line_problems(s, record)]
+            elif "preferred_output" in record:
+                problems.append(f"{key} line {n}: a preference example in a {method} job")
+    return problems[:20]
+
+
+def _preference_line_problems(s: FakeOpenAI, record: Any) -> list[str]:
+    if not isinstance(record, dict):
+        return ["not a JSON object"]
+    out = [f"missing '{k}'" for k in ("input", "preferred_output", "non_preferred_output") if k not in record]
+    out += [f"'{k}' must hold exactly one assistant message (single-turn)"
+            for k in ("preferred_output", "non_preferred_output")
+            if isinstance(record.get(k), list) and len(record[k]) != 1]
+    # the schema names the sides *_completion, the guide (and every client) *_output
+    as_schema = {{"preferred_output": "preferred_completion", "non_preferred_output": "non_preferred_completion"}.get(k, k): v
+                 for k, v in record.items()}
+    return out + s.preference_book.errors(s.preference_book.component("FineTunePreferenceRequestInput"), as_schema)
 
 
 def _public(job: FakeJob) -> dict[str, Any]:
@@ -570,7 +610,10 @@ def _memorised(s: FakeOpenAI, model: str) -> dict[str, str]:
         return {}
     answers: dict[str, str] = {}
     for line in s.contents.get(job.obj["training_file"], b"").decode("utf-8").splitlines():
-        messages = json.loads(line).get("messages") or []
+        record = json.loads(line)
+        messages = record.get("messages") or []
+        if "preferred_output" in record:  # a DPO model learns to give the preferred answer
+            messages = (record.get("input") or {}).get("messages", []) + record["preferred_output"]
         for asked, said in zip(messages, messages[1:], strict=False):
             if asked.get("role") == "user" and said.get("role") == "assistant":
                 answers.setdefault(asked.get("content"), said.get("content"))

@@ -58,3 +58,38 @@ split: {{validation: {validation}}}
 hyperparameters: {{n_epochs: {n_epochs}}}
 {extra}""", encoding="utf-8")
     return spec
+
+
+def write_preferences(path: Path, n: int = 16, *, preferred: str = "Gladly", rejected: str = "No") -> None:
+    """OpenAI DPO lines (the guide's ``*_output`` names): the preferred answers share a word."""
+    lines = [json.dumps({"input": {"messages": [{"role": "user", "content": f"question {i}?"}]},
+                         "preferred_output": [{"role": "assistant", "content": f"{preferred} {i}."}],
+                         "non_preferred_output": [{"role": "assistant", "content": f"{rejected} {i}."}]})
+             for i in range(n)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_dpo_spec(project: Path, url: str, *, name: str = "prefs", beta: float | str = 0.2,
+                   validation: float = 0.2, extra: str = "") -> Path:
+    """A ``job.method: dpo`` spec on the loopback OpenAI server, over ``data/prefs.jsonl``."""
+    (project / ".git").mkdir(parents=True, exist_ok=True)
+    data = project / "data" / "prefs.jsonl"
+    if not data.exists():
+        data.parent.mkdir(parents=True, exist_ok=True)
+        write_preferences(data)
+    spec = project / "specs" / f"{name}.yaml"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(f"""ftspec: 1
+name: {name}
+provider: openai
+base_model: gpt-4o-mini-2024-07-18
+providers:
+  openai: {{base_url: "{url}", api_key_env: {KEY_ENV}, poll_interval: 0.02, max_retries: 4, timeout: 5}}
+job: {{method: dpo}}
+sources:
+  - {{name: pairs, path: ../data/prefs.jsonl, format: preference_jsonl}}
+template: {{type: chat, system: "You are helpful."}}
+split: {{validation: {validation}}}
+hyperparameters: {{n_epochs: 2, beta: {beta}}}
+{extra}""", encoding="utf-8")
+    return spec

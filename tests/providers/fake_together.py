@@ -114,11 +114,27 @@ class FakeTogether(LoopbackFake):
         for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
             record = json.loads(line)
             where = f"upload {file_id} line {n}"
+            if "preferred_output" in record:
+                self._check_preference_line(where, record)
+                continue
             if set(record) - {"messages", "tools"}:
                 self.violations.append(f"{where}: keys Together's chat format does not have: {sorted(set(record) - {'messages', 'tools'})}")
             roles = [m.get("role") for m in record.get("messages", [])]
             if not roles or set(roles) - {"system", "user", "assistant", "tool"} or "assistant" not in roles:
                 self.violations.append(f"{where}: bad roles {roles}")
+
+    def _check_preference_line(self, where: str, record: dict[str, Any]) -> None:
+        """Together's DPO format (hosted-providers.md 1.2): ``input{messages}``,
+        ``preferred_output`` and ``non_preferred_output`` of one assistant message each."""
+        if set(record) != {"input", "preferred_output", "non_preferred_output"}:
+            self.violations.append(f"{where}: DPO keys are input, preferred_output, non_preferred_output: {sorted(record)}")
+            return
+        if set(record["input"]) - {"messages", "tools"} or not record["input"].get("messages"):
+            self.violations.append(f"{where}: DPO input holds messages (+ tools): {sorted(record['input'])}")
+        for side in ("preferred_output", "non_preferred_output"):
+            messages = record[side]
+            if len(messages) != 1 or messages[0].get("role") != "assistant":
+                self.violations.append(f"{where}: {side} must be one assistant message")
 
     # ---- objects ---------------------------------------------------------------------------
     def _job_view(self, job: dict[str, Any], model: type[BaseModel] = FinetuneResponse) -> dict[str, Any]:
@@ -313,7 +329,7 @@ class FakeTogether(LoopbackFake):
                     "batch_size": body["batch_size"] if isinstance(body.get("batch_size"), int) else 32,
                     "learning_rate": body.get("learning_rate"),
                     "model_output_name": f"fakeacct/{body['model'].split('/')[-1]}-{body.get('suffix')}-{job_id}",
-                    "_step": 0}
+                    "_step": 0, "_training_method": body.get("training_method")}
                 fake.events[job_id] = [fake._event("job_pending", "info", "job created")]
                 self._ok(LibFinetuneResponse, fake._job_view(fake.jobs[job_id], LibFinetuneResponse))
 

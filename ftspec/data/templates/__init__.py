@@ -57,7 +57,11 @@ def template_problems(spec: Spec, check_files: bool = True) -> list[Problem]:
     options = spec.template
     if options["type"] not in TEMPLATES:
         return [spec.problem(("template", "type"), f"unknown template type '{options['type']}'")]
-    return TEMPLATES.get(options["type"]).problems(options, spec)
+    template = TEMPLATES.get(options["type"])
+    problems = template.problems(options, spec)
+    if spec.job.get("method") == "dpo" and template.kind != "chat":
+        problems.append(spec.problem(("job", "method"), "method dpo trains chat preference pairs; use `template: {type: chat}`"))
+    return problems
 
 
 MAX_RANGE = 10_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ftspec.data.preference import is_preference
 from ftspec.data.records import Example
 from ftspec.data.templates import (
     TEMPLATES,
@@ -41,6 +42,8 @@ class ChatTemplate(Template):
 
     def render(self, example: Example) -> dict[str, Any]:
         record = example.record
+        if is_preference(record) and isinstance(record.get("input"), dict):
+            return self._render_preference(example)
         if "messages" not in record:  # a prompt/completion pair becomes one user/assistant turn
             record = {"messages": [
                 {"role": "user", "content": record.get("prompt", "")},
@@ -57,6 +60,27 @@ class ChatTemplate(Template):
             messages = _weight_last_only(messages)
         out = {k: v for k, v in record.items() if k != "messages"}
         out["messages"] = messages
+        return out
+
+    def _render_preference(self, example: Example) -> dict[str, Any]:
+        """The system prompt and role mapping go into ``input``; the two answers keep theirs
+        (``train_on`` does not apply: DPO trains on the answers alone)."""
+        record = example.record
+        given = record["input"]
+        messages = given.get("messages")
+        out = dict(record)
+        if isinstance(messages, list):
+            messages = [self._map_role(m) for m in messages] if self.roles else list(messages)
+            existing = ""
+            if messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+                existing = messages.pop(0).get("content") or ""
+            system = self.system_content(example.origin.source, existing)
+            if system:
+                messages.insert(0, {"role": "system", "content": system})
+            out["input"] = {**given, "messages": messages}
+        for key in ("preferred_output", "non_preferred_output"):
+            if isinstance(record.get(key), list) and self.roles:
+                out[key] = [self._map_role(m) for m in record[key]]
         return out
 
     def _map_role(self, message: Any) -> Any:

@@ -91,7 +91,7 @@ class LocalProvider(Provider):
     name: ClassVar[str] = "local"
     needs_key: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities] = Capabilities(
-        supervised=True, dpo=False, chat=True, completions=True, embeddings=True, exact_tokens=True,
+        supervised=True, dpo=True, chat=True, completions=True, embeddings=True, exact_tokens=True,
         metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True)
     default_learning_rate: ClassVar[float | None] = BASE_LEARNING_RATE
 
@@ -161,8 +161,8 @@ class LocalProvider(Provider):
             return existing
         base = self.base_model(request.model)
         models.resolve_base(base)  # a bad base model fails now, not in the worker
-        if request.method != "supervised":
-            raise ProviderError(f"the local provider supports method 'supervised', not '{request.method}'")
+        if request.method not in ("supervised", "dpo"):
+            raise ProviderError(f"the local provider supports methods 'supervised' and 'dpo', not '{request.method}'")
         for file_id in filter(None, (request.training_file, request.validation_file)):
             self.store.file_path(file_id)
         job_id = self.store.new_job_id()
@@ -177,6 +177,7 @@ class LocalProvider(Provider):
                 "model": base, "training_file": request.training_file,
                 "validation_file": request.validation_file, "hyperparameters": dict(request.hyperparameters),
                 "suffix": request.suffix, "seed": request.seed, "extras": dict(request.extras),
+                "method": request.method,
             },
         }
         self.store.write_job(job)

@@ -132,7 +132,7 @@ def _padded_tensors(batch: list[Encoded], pad_id: int, device: str):
     return ids.to(device), mask.to(device), labels.to(device)
 
 
-def _parts(model):
+def lm_parts(model):
     """(decoder, lm_head, softcap) of a (peft-wrapped) causal LM."""
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = causal.get_decoder() if hasattr(causal, "get_decoder") else causal.model
@@ -145,7 +145,7 @@ def summed_loss(model, ids, labels, *, position_ids=None, attention_mask=None):
     import torch
     import torch.nn.functional as F
 
-    decoder, head, cap = _parts(model)
+    decoder, head, cap = lm_parts(model)
     hidden = decoder(
         input_ids=ids, position_ids=position_ids, attention_mask=attention_mask, use_cache=False
     ).last_hidden_state

@@ -11,6 +11,7 @@ notices the dead pid on the next ``get_job`` and marks the job failed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -39,7 +40,7 @@ def _on_sigterm(signum, frame) -> None:
     raise Cancelled()
 
 
-def read_records(path: Path, label: str) -> list[dict[str, Any]]:
+def read_records(path: Path, label: str, method: str = "supervised") -> list[dict[str, Any]]:
     """Parse a training/validation JSONL file; the first bad line fails the job, located."""
     records = []
     with open(path, encoding="utf-8") as fh:
@@ -50,7 +51,13 @@ def read_records(path: Path, label: str) -> list[dict[str, Any]]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InvalidFile(f"invalid_{label}_file", f"{label} file line {n}: invalid JSON: {exc.msg}") from None
-            if not isinstance(record, dict) or not (
+            if method == "dpo":
+                from ftspec.data.preference import shape_problem
+
+                problem = shape_problem(record)
+                if problem:
+                    raise InvalidFile(f"invalid_{label}_file", f"{label} file line {n}: {problem}")
+            elif not isinstance(record, dict) or not (
                 isinstance(record.get("messages"), list) or "prompt" in record
             ):
                 raise InvalidFile(f"invalid_{label}_file", f"{label} file line {n}: expected 'messages' or 'prompt'/'completion'")
@@ -139,13 +146,15 @@ class Worker:
         job = self.store.read_job(self.job_id)
         request = job["request"]
         self.event("validating training file")
-        train_records = read_records(self.store.file_path(request["training_file"]), "training")
+        method = request.get("method", "supervised")
+        train_records = read_records(self.store.file_path(request["training_file"]), "training", method)
         valid_records = (
-            read_records(self.store.file_path(request["validation_file"]), "validation")
+            read_records(self.store.file_path(request["validation_file"]), "validation", method)
             if request.get("validation_file") else []
         )
         cfg, hp = train_config(job, len(train_records))
-        self.status("queued", hyperparameters={k: hp[k] for k in ("n_epochs", "batch_size", "learning_rate_multiplier")})
+        shown = ("n_epochs", "batch_size", "learning_rate_multiplier") + (("beta",) if method == "dpo" else ())
+        self.status("queued", hyperparameters={k: hp[k] for k in shown if k in hp})
         self.event(f"files validated: {len(train_records)} training, {len(valid_records)} validation examples; waiting for the trainer")
         with FileLock(str(self.store.root / "train.lock")):
             if self.cancel_requested():
@@ -166,11 +175,22 @@ class Worker:
         self.event(f"loading base model {request['model']} on {device}", device=device)
         tokenizer = models.load_tokenizer(request["model"])
         encoder = RecordEncoder(tokenizer)
-        train_set, cut = truncate(encoder.encode(train_records), cfg.max_seq_len)
-        valid_set, vcut = truncate(encoder.encode(valid_records), cfg.max_seq_len)
+        run = train
+        if request.get("method") == "dpo":
+            from ftspec.providers.local import dpo
+
+            train_set, cut = dpo.encode_pairs(encoder, train_records, cfg.max_seq_len)
+            valid_set, vcut = dpo.encode_pairs(encoder, valid_records, cfg.max_seq_len)
+            beta = (request.get("hyperparameters") or {}).get("beta", dpo.DEFAULT_BETA)
+            run = functools.partial(dpo.train_dpo, beta=float(dpo.DEFAULT_BETA if beta == "auto" else beta))
+            trainable_sets = [p.chosen for p in train_set]
+        else:
+            train_set, cut = truncate(encoder.encode(train_records), cfg.max_seq_len)
+            valid_set, vcut = truncate(encoder.encode(valid_records), cfg.max_seq_len)
+            trainable_sets = train_set
         if cut or vcut:
             self.event(f"{cut + vcut} examples longer than max_seq_len={cfg.max_seq_len} were truncated", "warn")
-        if not any(e.n_targets for e in train_set):
+        if not any(e.n_targets for e in trainable_sets):
             raise InvalidFile("invalid_training_file", "training file has no trainable tokens (every assistant message has weight 0?)")
         cfg.bf16_autocast = models.bf16_autocast_ok(device)
         model = add_lora(models.load_base_model(request["model"], device, dtype=torch.float32), cfg)
@@ -185,6 +205,10 @@ class Worker:
         checkpoints = self.store.job_dir(self.job_id) / "checkpoints"
 
         def emit(kind: str, data: dict[str, Any]) -> None:
+            if kind == "reference":  # DPO: the frozen base's log-probs, computed once
+                self.event(f"reference log-probs of {data['pairs']} pairs cached ({data['tokens']} tokens, "
+                           f"{data['elapsed_s']}s)", **data)
+                return
             parts = [f"step {data['step']}/{data['total_steps']}"]
             for key in ("train_loss", "valid_loss"):
                 if data.get(key) is not None:
@@ -199,7 +223,7 @@ class Worker:
             self.event(f"epoch {epoch} checkpoint saved")
 
         try:
-            result = train(
+            result = run(
                 model, train_set, valid_set, cfg, pad_id=tokenizer.pad_token_id or 0, device=device,
                 emit=emit, on_epoch_end=on_epoch_end, should_stop=self.cancel_requested,
             )
@@ -225,7 +249,7 @@ class Worker:
             "training_file": {"id": request["training_file"], "sha256": train_file.get("sha256")},
             "validation_file": ({"id": request["validation_file"], "sha256": valid_file.get("sha256")}
                                 if valid_file else None),
-            "hyperparameters": cfg.to_json(), "device": device,
+            "hyperparameters": cfg.to_json(), "device": device, "method": request.get("method", "supervised"),
             "metrics": {
                 "steps": result.steps, "trained_tokens": result.trained_tokens,
                 "first_train_loss": result.first_train_loss, "train_loss": result.train_loss,

@@ -92,5 +92,40 @@ def main(src: str) -> None:
     print(f"{target}: {len(paths)} paths, {len(schemas)} schemas")
 
 
+def _closure(doc, names: set[str]) -> dict:
+    schemas: dict = {}
+    todo = sorted(names)
+    while todo:
+        name = todo.pop()
+        if name in schemas:
+            continue
+        schemas[name] = _strip(doc["components"]["schemas"][name])
+        more: set[str] = set()
+        _refs(schemas[name], more)
+        todo.extend(sorted(more - set(schemas)))
+    return schemas
+
+
+def preference(src: str) -> None:
+    """The DPO training-line schema (``FineTunePreferenceRequestInput``): the 2026-08 description
+    dropped the input-format schemas, the 2025-04 one still has it. It names the sides
+    ``*_completion``; the fine-tuning guide and every client use ``*_output`` (the fake server
+    maps the guide's names onto the schema's before it validates)."""
+    doc = yaml.load(Path(src).read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    schemas = _closure(doc, {"FineTunePreferenceRequestInput"})
+    out = {
+        "license": "MIT; subset of https://github.com/openai/openai-openapi openapi.yaml "
+                   f"(info.version {doc['info']['version']}), copyright OpenAI",
+        "paths": {},
+        "components": {"schemas": _normalise(dict(sorted(schemas.items())))},
+    }
+    target = Path(__file__).with_name("openai-preference-input.json")
+    target.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{target}: {len(schemas)} schemas")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/reference/openai-openapi-2026-08.yaml")
+    if sys.argv[1:2] == ["--preference"]:
+        preference(sys.argv[2] if len(sys.argv) > 2 else "/work/shared/reference/openai-openapi-2025-04.yaml")
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/reference/openai-openapi-2026-08.yaml")
