@@ -170,8 +170,12 @@ class RayExecutor(Executor):
     def refresh(self, job: dict[str, Any]) -> dict[str, Any]:
         if job["status"] not in ACTIVE_STATUSES:
             return job
+        from filelock import FileLock
+
         store = self.provider.store
-        with store.job_lock(job["id"]):
+        # one process at a time reads the Ray job and takes its events (store.update_job takes
+        # the record's own lock, so this is a second one)
+        with FileLock(str(store.job_dir(job["id"]) / "ray-sync.lock")):
             job = store.read_job(job["id"])
             if job["status"] not in ACTIVE_STATUSES:
                 return job
