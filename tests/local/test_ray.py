@@ -111,49 +111,50 @@ def test_bad_executor_in_a_spec_is_a_located_error(tmp_path):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_two_ray_workers_train_the_single_process_model(ray_cluster, tmp_path, tiny_model, store):
-    provider = get_provider("local", {})
-    alone = provider.create_job(job_request(provider, tmp_path, key="same-process", model=tiny_model, executor="process"))
-    ray = {"ray": {"address": ray_cluster.address, "num_workers": 2, "checkpoint_every": 0}}
-    spread = provider.create_job(job_request(provider, tmp_path, key="same-ray", model=tiny_model, executor=ray))
-    assert [j.submission_id for j in ray_jobs(ray_cluster, "same-ray")] == [f"ftspec-same-ray-{spread.id}"]
-    alone, spread = wait_done(provider, alone.id), wait_done(provider, spread.id)
-    assert alone.status == "succeeded", alone.error
-    assert spread.status == "succeeded", (spread.error, [e.message for e in provider.list_events(spread.id)])
-    one, two = loss_curve(provider, alone.id), loss_curve(provider, spread.id)
-    assert sorted(one) == sorted(two) == list(range(1, 7))
-    assert all(abs(one[s] - two[s]) <= LOSS_TOLERANCE * max(1.0, abs(one[s])) for s in one), (one, two)
-    manifest = provider.manifest(spread.fine_tuned_model)
-    assert manifest["ray"]["world_size"] == 2 and manifest["metrics"]["trained_tokens"] == alone.trained_tokens
-    assert manifest["hyperparameters"]["batch_size"] == 4 and manifest["hyperparameters"]["learning_rate"] == pytest.approx(1e-3)
-    prompts = [[{"role": "user", "content": f"How do I reset my password on device {i}?"}] for i in range(4)]
-    answers = [[r.choices[0] for r in provider.chat_batch(
-        [ChatRequest(model=m, messages=p, temperature=0, max_tokens=12) for p in prompts])]
-        for m in (alone.fine_tuned_model, spread.fine_tuned_model)]
-    assert answers[0] == answers[1] and all(answers[0])
-
-
-def test_a_killed_worker_resumes_from_its_checkpoint(ray_cluster, tmp_path, tiny_model, store):
+def test_two_ray_workers_with_one_killed_train_the_single_process_model(ray_cluster, tmp_path, tiny_model, store):
+    """The same model: 2 Ray Train workers, one SIGKILLed after a checkpoint (the group restarts
+    from it at the next step, not at epoch 1), against one process on the same data and seed."""
     from ray.util.state import list_actors
 
     provider = get_provider("local", {})
+    shape = {"n": 16, "batch": 2, "epochs": 2}  # 16 steps, a checkpoint every 2
+    alone = provider.create_job(job_request(provider, tmp_path, key="same-process", model=tiny_model,
+                                            executor="process", **shape))
     ray = {"ray": {"address": ray_cluster.address, "num_workers": 2, "checkpoint_every": 2, "max_failures": 2}}
-    job = provider.create_job(job_request(provider, tmp_path, key="resume", model=tiny_model, executor=ray,
-                                          n=24, batch=2, epochs=2))
-    checkpointed = lambda j: j.done or any(e.data.get("checkpoint_step") for e in provider.list_events(j.id, limit=10_000))  # noqa: E731
+    job = provider.create_job(job_request(provider, tmp_path, key="same-ray", model=tiny_model, executor=ray, **shape))
+    assert [j.submission_id for j in ray_jobs(ray_cluster, "same-ray")] == [f"ftspec-same-ray-{job.id}"]
+
+    # kill after the second checkpoint: by then Ray Train's controller has registered the first
+    checkpointed = lambda j: j.done or any((e.data.get("checkpoint_step") or 0) >= 4  # noqa: E731
+                                           for e in provider.list_events(j.id, limit=10_000))
     assert not wait_done(provider, job.id, until=checkpointed).done, "finished before a checkpoint could be interrupted"
     workers = list_actors(address=ray_cluster.address, filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
     assert len(workers) == 2
     os.kill(workers[-1].pid, signal.SIGKILL)
-    job = wait_done(provider, job.id)
+
+    alone, job = wait_done(provider, alone.id), wait_done(provider, job.id)
     events = provider.list_events(job.id, limit=10_000)
-    assert job.status == "succeeded", (job.error, [e.message for e in events])
+    log = "\n".join(f"{e.created_at - events[0].created_at:4d} {e.message}" for e in events)
+    assert alone.status == "succeeded", alone.error
+    assert job.status == "succeeded", (job.error, log)
     resumed = [e.data["resumed_step"] for e in events if e.data.get("resumed_step")]
-    assert resumed and resumed[0] >= 2 and resumed[0] % 2 == 0, [e.message for e in events]
+    assert resumed and resumed[0] >= 2 and resumed[0] % 2 == 0, log
     steps = [e.data["step"] for e in events if e.type == "metrics" and e.data.get("train_loss") is not None]
     after = steps[len(steps) - steps[::-1].index(resumed[0] + 1) - 1:]  # the run after the restart
-    assert after == list(range(resumed[0] + 1, 25)), steps  # continued at the next step, not from epoch 1
-    assert provider.manifest(job.fine_tuned_model)["metrics"]["steps"] == 24
+    assert after == list(range(resumed[0] + 1, 17)), log  # continued at the next step, not from epoch 1
+
+    one, two = loss_curve(provider, alone.id), loss_curve(provider, job.id)
+    assert sorted(one) == sorted(two) == list(range(1, 17))
+    assert all(abs(one[s] - two[s]) <= LOSS_TOLERANCE * max(1.0, abs(one[s])) for s in one), (one, two)
+    manifest = provider.manifest(job.fine_tuned_model)
+    assert manifest["ray"]["world_size"] == 2 and manifest["metrics"]["steps"] == 16
+    assert manifest["metrics"]["trained_tokens"] == provider.manifest(alone.fine_tuned_model)["metrics"]["trained_tokens"]
+    assert manifest["hyperparameters"]["batch_size"] == 2 and manifest["hyperparameters"]["learning_rate"] == pytest.approx(1e-3)
+    prompts = [[{"role": "user", "content": f"How do I reset my password on device {i}?"}] for i in range(4)]
+    answers = [[r.choices[0] for r in provider.chat_batch(
+        [ChatRequest(model=m, messages=p, temperature=0, max_tokens=12) for p in prompts])]
+        for m in (alone.fine_tuned_model, job.fine_tuned_model)]
+    assert answers[0] == answers[1] and all(answers[0])
 
 
 def test_a_killed_build_finds_its_ray_job_and_the_lock_records_the_adapter(ray_cluster, tmp_path, tiny_model):

@@ -210,7 +210,9 @@ class RayExecutor(Executor):
         from ftspec.providers.local.ray_train import EVENT
 
         store, seen = self.provider.store, int(job["ray"].get("events_seen") or 0)
-        lines = [ln.split(EVENT, 1)[1] for ln in logs.splitlines() if EVENT in ln]
+        # a worker's line can reach the job's logs twice (its own stream and Ray Train's print
+        # patch); each event carries its time, so equal lines are one event
+        lines = list(dict.fromkeys(ln.split(EVENT, 1)[1].strip() for ln in logs.splitlines() if EVENT in ln))
         fields: dict[str, Any] = {}
         for raw in lines[seen:]:
             try:
