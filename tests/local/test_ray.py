@@ -94,6 +94,16 @@ def test_bad_settings_are_refused_before_anything_is_submitted(ray_cluster, tmp_
     assert provider.list_jobs() == [] and len(ray_jobs(ray_cluster)) == before
 
 
+def test_cancel_stops_the_ray_job_and_it_is_never_reused(ray_cluster, tmp_path, tiny_model, store):
+    provider = get_provider("local", {})
+    ray = {"ray": {"address": ray_cluster.address, "num_workers": 1}}
+    job = provider.create_job(job_request(provider, tmp_path, key="cancel", model=tiny_model, executor=ray))
+    job = provider.cancel_job(job.id)
+    assert job.status == "cancelled", (job.status, job.error)
+    assert [j.status.value for j in ray_jobs(ray_cluster, "cancel")] == ["STOPPED"]
+    assert provider.find_job("cancel") is None  # the next build makes a new job
+
+
 def test_bad_executor_in_a_spec_is_a_located_error(tmp_path):
     made = ftspec(tmp_path, "init", "demo")
     assert made.wait(timeout=120) == 0, made.stderr.read()
