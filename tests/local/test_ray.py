@@ -129,7 +129,8 @@ def test_two_ray_workers_with_one_killed_train_the_single_process_model(ray_clus
     shape = {"n": 16, "batch": 2, "epochs": 2}  # 16 steps, a checkpoint every 2
     alone = provider.create_job(job_request(provider, tmp_path, key="same-process", model=tiny_model,
                                             executor="process", **shape))
-    ray = {"ray": {"address": ray_cluster.address, "num_workers": 2, "checkpoint_every": 2, "max_failures": 2}}
+    ray = {"ray": {"address": ray_cluster.address, "num_workers": 2, "checkpoint_every": 2, "max_failures": 2,
+                   "eval_min_requests": 4}}
     job = provider.create_job(job_request(provider, tmp_path, key="same-ray", model=tiny_model, executor=ray, **shape))
     assert [j.submission_id for j in ray_jobs(ray_cluster, "same-ray")] == [f"ftspec-same-ray-{job.id}"]
 
@@ -159,11 +160,20 @@ def test_two_ray_workers_with_one_killed_train_the_single_process_model(ray_clus
     assert manifest["ray"]["world_size"] == 2 and manifest["metrics"]["steps"] == 16
     assert manifest["metrics"]["trained_tokens"] == provider.manifest(alone.fine_tuned_model)["metrics"]["trained_tokens"]
     assert manifest["hyperparameters"]["batch_size"] == 2 and manifest["hyperparameters"]["learning_rate"] == pytest.approx(1e-3)
+
+    # evals at scale: 4 requests (>= eval_min_requests) for the Ray-trained model are generated on
+    # the cluster's actors; the answers are those of one process, for either model
+    from ftspec.providers.local.generate import generate_batched
+
     prompts = [[{"role": "user", "content": f"How do I reset my password on device {i}?"}] for i in range(4)]
-    answers = [[r.choices[0] for r in provider.chat_batch(
+    answers = {m: [r.choices[0] for r in provider.chat_batch(
         [ChatRequest(model=m, messages=p, temperature=0, max_tokens=12) for p in prompts])]
-        for m in (alone.fine_tuned_model, job.fine_tuned_model)]
-    assert answers[0] == answers[1] and all(answers[0])
+        for m in (alone.fine_tuned_model, job.fine_tuned_model)}
+    assert any(e.data.get("generation_job") for e in provider.list_events(job.id, limit=10_000))
+    here = generate_batched(provider.engine(job.fine_tuned_model),
+                            [ChatRequest(model=job.fine_tuned_model, messages=p, temperature=0, max_tokens=12) for p in prompts])
+    assert answers[job.fine_tuned_model] == [r.choices[0] for r in here] == answers[alone.fine_tuned_model]
+    assert all(answers[job.fine_tuned_model])
 
 
 def test_a_killed_build_finds_its_ray_job_and_the_lock_records_the_adapter(ray_cluster, tmp_path, tiny_model):

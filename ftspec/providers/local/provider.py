@@ -377,10 +377,27 @@ class LocalProvider(Provider):
                 raise ProviderError("a chat request needs exactly one of 'messages' or 'prompt'")
             by_model.setdefault(r.model, []).append(i)
         for model_id, indices in by_model.items():
-            out = generate_batched(self.engine(model_id), [requests[i] for i in indices])
+            batch = [requests[i] for i in indices]
+            fanned = self._fan_out(model_id, [batch])
+            out = fanned[0] if fanned is not None else generate_batched(self.engine(model_id), batch)
             for i, result in zip(indices, out, strict=True):
                 results[i] = result
         return [r for r in results if r is not None]
+
+    def chat_batches(self, chunks: list[list[ChatRequest]], *, concurrency: int = 4) -> list[list[ChatResult]] | None:
+        """Several ``chat_batch`` calls' results at once, when they can be generated on the
+        cluster the model was trained on (evals at scale); None: call ``chat_batch`` per chunk."""
+        models_asked = {r.model for chunk in chunks for r in chunk}
+        return self._fan_out(models_asked.pop(), chunks) if len(models_asked) == 1 else None
+
+    def _fan_out(self, model_id: str, chunks: list[list[ChatRequest]]) -> list[list[ChatResult]] | None:
+        """Large batches for a model trained on a cluster are generated there (executor ``generate``)."""
+        job_id = job_id_of(model_id)
+        if job_id is None or self.store.manifest(job_id) is None:
+            return None
+        job = self.store.read_job(job_id)
+        generate = getattr(self._executor(job), "generate", None)
+        return generate(job, self.adapter_path(model_id), chunks) if generate else None
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         try:

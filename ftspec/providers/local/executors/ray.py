@@ -29,7 +29,8 @@ from ftspec.providers.local.executors import EXECUTORS, SETTING, Executor
 
 WHERE = f"{SETTING}.ray"
 DEFAULTS: dict[str, Any] = {"num_workers": 1, "use_gpu": False, "storage_path": None,
-                            "checkpoint_every": 50, "max_failures": 2}
+                            "checkpoint_every": 50, "max_failures": 2, "eval_min_requests": 256}
+GENERATE_TIMEOUT_S = 6 * 3600.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 PASSED_ENV = ("FTSPEC_LOCAL_PRECISION", "FTSPEC_MODEL_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME")
 STOP_GRACE_S = 60.0
@@ -289,11 +290,94 @@ class RayExecutor(Executor):
         return job
 
 
-def _download(storage_path: str, rel: str, dest: Path) -> None:
-    """Copy ``<storage_path>/<rel>/`` (any fsspec URL or folder) to ``dest``."""
+    # ---- evals at scale ---------------------------------------------------------------------
+    def generate(self, job: dict[str, Any], adapter: Path, chunks: list[list[Any]]) -> list[list[Any]] | None:
+        """Generations for each chunk of requests (one ``chat_batch`` call's worth) of this job's
+        model, spread over the cluster's actors (``ray_generate.py``), or None below
+        ``eval_min_requests`` in all (one process does those). Each chunk is planned into the
+        ``generate`` calls ``generate_batched`` makes of it, so the answers are the same. The
+        Ray job's id is a hash of the model and the requests: asking again finds it."""
+        from dataclasses import asdict
+
+        from ftspec.providers.base import ChatResult
+        from ftspec.providers.local.generate import Engine, plan_batches
+        from ftspec.util import sha256_obj
+
+        requests = [r for chunk in chunks for r in chunk]
+        if len(requests) < int(self.settings["eval_min_requests"]) or "ray" not in job:
+            return None
+        ray = job["ray"]
+        bodies = [asdict(r) for r in requests]
+        sid = f"ftspec-gen-{sha256_obj({'job': job['id'], 'chunks': [len(c) for c in chunks], 'requests': bodies})[:32]}"
+        prompt_text = Engine(model=None, tokenizer=None, device="cpu").prompt_text
+        calls, offset = [], 0
+        for chunk in chunks:
+            calls += [[offset + i for i in call] for call in plan_batches(chunk, prompt_text)]
+            offset += len(chunk)
+        client = _client(ray["address"])
+        probe = {"id": job["id"], "ray": {**ray, "submission_id": sid}}
+        if self._info(client, probe) is None:
+            self._submit_generation(client, sid, job, adapter, bodies, calls)
+        deadline = time.monotonic() + GENERATE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            info = self._info(client, probe)
+            status = str(getattr(info.status, "value", info.status)) if info is not None else "PENDING"
+            if status == "SUCCEEDED":
+                break
+            if status in ("FAILED", "STOPPED"):
+                reason = " ".join((info.message or status).split())[:500] if info is not None else status
+                raise ProviderError(f"Ray generation job {sid} {status.lower()}: {reason}")
+            time.sleep(1.0)
+        else:
+            raise ProviderError(f"Ray generation job {sid} did not finish in {GENERATE_TIMEOUT_S:g} s")
+        from ftspec.providers.local.ray_train import RESULT
+
+        found = [ln.split(RESULT, 1)[1] for ln in self._logs(client, probe).splitlines() if RESULT in ln]
+        rel = json.loads(found[-1])["generations"]
+        fs, root = _fs(ray["storage_path"])
+        with fs.open(f"{root.rstrip('/')}/{rel}", "r") as fh:
+            out = [ChatResult(**r) for r in json.load(fh)]
+        self.provider.store.append_event(job["id"], "info", f"generated {len(out)} requests on Ray job {sid}",
+                                         data={"generation_job": sid, "requests": len(out)})
+        results, offset = [], 0
+        for chunk in chunks:
+            results.append(out[offset : offset + len(chunk)])
+            offset += len(chunk)
+        return results
+
+    def _submit_generation(self, client, sid: str, job: dict[str, Any], adapter: Path,
+                           bodies: list[dict[str, Any]], calls: list[list[int]]) -> None:
+        import tempfile
+
+        ray = job["ray"]
+        with tempfile.TemporaryDirectory(prefix="ftspec-gen-") as tmp:
+            folder = Path(tmp)
+            shutil.copytree(adapter, folder / "adapter")
+            settings = {"num_workers": self.settings["num_workers"], "use_gpu": self.settings["use_gpu"],
+                        "storage_path": ray["storage_path"], "run_name": sid}
+            (folder / "generate.json").write_text(json.dumps({
+                "base_model": job["request"]["model"], "requests": bodies, "calls": calls, "ray": settings}))
+            env = {"RAY_DEDUP_LOGS": "0", **{k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
+            try:
+                client.submit_job(entrypoint="python -m ftspec.providers.local.ray_generate", submission_id=sid,
+                                  runtime_env={"working_dir": str(folder), "env_vars": env},
+                                  metadata={"ftspec_job": job["id"], "ftspec_kind": "generate"}, entrypoint_num_cpus=0)
+            except RuntimeError as exc:
+                if "already exists" not in str(exc):
+                    raise ProviderError(f"Ray refused generation job {sid}: {str(exc).splitlines()[0][:300]}") from None
+            except Exception as exc:  # noqa: BLE001
+                raise unreachable(ray["address"], exc) from None
+
+
+def _fs(storage_path: str):
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(storage_path)
+    return fsspec.core.url_to_fs(storage_path)
+
+
+def _download(storage_path: str, rel: str, dest: Path) -> None:
+    """Copy ``<storage_path>/<rel>/`` (any fsspec URL or folder) to ``dest``."""
+    fs, root = _fs(storage_path)
     src = f"{root.rstrip('/')}/{rel}".rstrip("/")
     for path in fs.find(src):
         target = dest / Path(path[len(src):].lstrip("/"))
