@@ -395,7 +395,10 @@ class LocalProvider(Provider):
         job_id = job_id_of(model_id)
         if job_id is None or self.store.manifest(job_id) is None:
             return None
-        job = self.store.read_job(job_id)
+        try:
+            job = self.store.read_job(job_id)
+        except ProviderError:  # a model pulled from an artifact remote without its job record
+            return None
         generate = getattr(self._executor(job), "generate", None)
         return generate(job, self.adapter_path(model_id), chunks) if generate else None
 
