@@ -104,6 +104,20 @@ def test_cancel_stops_the_ray_job_and_it_is_never_reused(ray_cluster, tmp_path, 
     assert provider.find_job("cancel") is None  # the next build makes a new job
 
 
+def test_a_job_ray_failed_is_marked_failed_with_rays_reason_and_never_reused(ray_cluster, tmp_path, tiny_model, store):
+    provider = get_provider("local", {})
+    req = job_request(provider, tmp_path, key="broken", model=tiny_model, executor={"ray": {"address": ray_cluster.address}})
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text("this is not json\n", encoding="utf-8")  # uploads take any bytes; the job reads them
+    req.training_file = provider.upload(bad, idempotency_key="broken-bad").id
+    job = wait_done(provider, provider.create_job(req).id)
+    assert job.status == "failed" and job.error["code"] == "ray_job_failed", job.error
+    message = job.error["message"]
+    assert "\n" not in message and "exit code 1" in message and "training file line 1: invalid JSON" in message, message
+    assert [j.status.value for j in ray_jobs(ray_cluster, "broken")] == ["FAILED"]
+    assert provider.find_job("broken") is None  # never reused: the next build makes a new job
+
+
 def test_bad_executor_in_a_spec_is_a_located_error(tmp_path):
     made = ftspec(tmp_path, "init", "demo")
     assert made.wait(timeout=120) == 0, made.stderr.read()

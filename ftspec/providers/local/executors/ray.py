@@ -69,6 +69,16 @@ def cluster_resources(address: str) -> list[dict[str, float]]:
     return [dict(n.resources_total or {}) for n in nodes]
 
 
+def ray_reason(message: str | None, status: str) -> str:
+    """One line of Ray's failure message: its first line and, when it quotes the job's logs, the
+    last of them (the exception the entrypoint died of)."""
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    if not lines:
+        return f"Ray job {status.lower()}"
+    reason = lines[0] if len(lines) == 1 else f"{lines[0].rstrip(':')}: {lines[-1]}"
+    return reason[:500]
+
+
 def placeable(nodes: list[dict[str, float]], need: dict[str, float]) -> int:
     """How many workers of ``need`` the nodes can hold at once (each worker on one node)."""
     return sum(min(int(node.get(k, 0) // v) for k, v in need.items()) for node in nodes)
@@ -196,7 +206,7 @@ class RayExecutor(Executor):
             elif status == "STOPPED":
                 job = self._final(job, "cancelled", None, "Ray job stopped: job cancelled")
             else:
-                reason = " ".join((info.message or f"Ray job {status.lower()}").split())[:500]
+                reason = ray_reason(info.message, status)
                 job = self._final(job, "failed", {"code": "ray_job_failed", "param": None,
                                                   "message": f"Ray job {ray['submission_id']} failed: {reason}"}, None)
         return job
@@ -325,7 +335,7 @@ class RayExecutor(Executor):
             if status == "SUCCEEDED":
                 break
             if status in ("FAILED", "STOPPED"):
-                reason = " ".join((info.message or status).split())[:500] if info is not None else status
+                reason = ray_reason(info.message if info is not None else None, status)
                 raise ProviderError(f"Ray generation job {sid} {status.lower()}: {reason}")
             time.sleep(1.0)
         else:
