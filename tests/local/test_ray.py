@@ -27,8 +27,9 @@ from .conftest import support_records, write_jsonl
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 300
-# Summing the gradients of 2 ranks adds them in another order than one process does: the loss
-# curves agree to float32 noise, far inside this bound (measured: < 1e-6 on the tiny model).
+# Summing the gradients of 2 ranks adds them in another order than one process does (and bf16
+# autocast rounds the smaller packed rows differently): the loss curves agree to rounding noise,
+# inside this relative bound (measured on the tiny model: 6e-5 at a loss of 6.0).
 LOSS_TOLERANCE = 1e-4
 
 
