@@ -220,7 +220,6 @@ def test_a_killed_build_finds_its_ray_job_and_the_lock_records_the_adapter(ray_c
     assert again.returncode == 0, out + err
     key = submitted.metadata["ftspec_key"]
     assert [j.submission_id for j in ray_jobs(ray_cluster, key)] == [submitted.submission_id]
-    assert "already created" in out + err or "reused" in out + err, out + err
     lock = yaml.safe_load((root / "specs" / "demo.lock").read_text(encoding="utf-8"))
     model = lock["model"] if isinstance(lock.get("model"), str) else lock["model"]["id"]
     assert model.endswith(submitted.metadata["ftspec_job"])
