@@ -58,10 +58,34 @@ class Generator:
                     results[key] = result
         return [results[k] for k in keys]
 
+    def _all_at_once(self, provider, items: list, size: int, concurrency: int, bar):
+        """A provider that can run every chunk at once (``chat_batches``: the local provider on a
+        Ray cluster) gets them in one call, chunked as below so the answers are the same.
+        Returns False when it declines (None), and the chunks run one by one."""
+        many = getattr(provider, "chat_batches", None)
+        chunks = [items[start:start + size] for start in range(0, len(items), size)]
+        if many is None or len(chunks) < 2:
+            return False
+        try:
+            outs_all = many([[r for _, r in chunk] for chunk in chunks], concurrency=concurrency)
+        except (NeedsKeyError, ProviderNotFoundError):
+            raise
+        except FtspecError as exc:
+            outs_all = [[GenerationFailed(str(exc))] * len(chunk) for chunk in chunks]
+        if outs_all is None:
+            return False
+        for chunk, outs in zip(chunks, outs_all, strict=True):
+            for (key, request), out in zip(chunk, outs, strict=True):
+                yield key, self._keep(key, request, out)
+                bar.advance()
+        return True
+
     def _run(self, provider, todo: dict[str, Any], concurrency: int, bar):
         items = list(todo.items())
         if batches_natively(provider):
             size = max(1, concurrency)
+            if (yield from self._all_at_once(provider, items, size, concurrency, bar)):
+                return
             for start in range(0, len(items), size):
                 chunk = items[start:start + size]
                 try:

@@ -88,6 +88,12 @@ def resolved_hyperparameters(spec: Spec, n_train: int) -> dict[str, Any]:
     return {k: v for k, v in resolved.items() if k not in ("local", "openai", "azure", "fireworks")}
 
 
+def _what_trains(extras: dict[str, Any]) -> dict[str, Any]:
+    """The provider block less where the job runs (the local ``executor``: one process or N Ray
+    workers train the same model), so moving a job to a cluster does not retrain it."""
+    return {k: v for k, v in extras.items() if k != "executor"}
+
+
 def job_inputs(spec: Spec, files: Mapping[str, str | None], hyperparameters: dict[str, Any]) -> dict[str, Any]:
     job = spec.job
     out: dict[str, Any] = {
@@ -101,7 +107,7 @@ def job_inputs(spec: Spec, files: Mapping[str, str | None], hyperparameters: dic
         "seed": job.get("seed"),
         "integrations": short(job.get("integrations") or []),
         "metadata": short(job.get("metadata") or {}),
-        "extras": short((spec.raw.get("hyperparameters") or {}).get(spec.provider) or {}),
+        "extras": short(_what_trains((spec.raw.get("hyperparameters") or {}).get(spec.provider) or {})),
     }
     for key, value in sorted(hyperparameters.items()):
         out[f"hyperparameters.{key}"] = value

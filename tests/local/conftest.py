@@ -29,3 +29,13 @@ def support_records(n: int = 12) -> list[dict]:
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real Ray head (2 CPUs, loopback, free ports) shared by every Ray test, stopped at the end."""
+    pytest.importorskip("ray", reason="the Ray tests need the ray extra: pip install 'ftspec[ray]'")
+    from ftspec.testing.ray_cluster import ray_head
+
+    with ray_head(num_cpus=2) as head:
+        yield head

@@ -206,18 +206,25 @@ def sampling_key(r: ChatRequest) -> tuple:
             r.presence_penalty, r.max_tokens, r.seed)
 
 
-def generate_batched(engine: Engine, requests: list[ChatRequest], batch_size: int = BATCH_SIZE) -> list[ChatResult]:
-    """Results in request order; requests grouped by sampling settings, then batched."""
-    results: list[ChatResult | None] = [None] * len(requests)
+def plan_batches(requests: list[ChatRequest], prompt_text, batch_size: int = BATCH_SIZE) -> list[list[int]]:
+    """The ``generate`` calls ``generate_batched`` makes, as request indices: grouped by sampling
+    settings, similar prompt lengths together (less left padding). Generation spread over a Ray
+    cluster runs exactly these calls, so it gives the same answers."""
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(requests):
         groups.setdefault(sampling_key(r), []).append(i)
+    calls = []
     for indices in groups.values():
         per_call = max(1, batch_size // max(1, requests[indices[0]].n))
-        # similar prompt lengths together: less left padding
-        indices = sorted(indices, key=lambda i: len(engine.prompt_text(requests[i])))
-        for start in range(0, len(indices), per_call):
-            chunk = indices[start : start + per_call]
-            for i, result in zip(chunk, engine.generate([requests[i] for i in chunk]), strict=True):
-                results[i] = result
+        indices = sorted(indices, key=lambda i: len(prompt_text(requests[i])))
+        calls += [indices[start : start + per_call] for start in range(0, len(indices), per_call)]
+    return calls
+
+
+def generate_batched(engine: Engine, requests: list[ChatRequest], batch_size: int = BATCH_SIZE) -> list[ChatResult]:
+    """Results in request order; requests grouped by sampling settings, then batched."""
+    results: list[ChatResult | None] = [None] * len(requests)
+    for chunk in plan_batches(requests, engine.prompt_text, batch_size):
+        for i, result in zip(chunk, engine.generate([requests[i] for i in chunk]), strict=True):
+            results[i] = result
     return [r for r in results if r is not None]

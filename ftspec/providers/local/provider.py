@@ -26,6 +26,7 @@ from ftspec.providers.base import (
     RemoteFile,
 )
 from ftspec.providers.local import models
+from ftspec.providers.local.executors import Executor, executor_choice, executor_for
 from ftspec.providers.local.store import Store, default_store
 from ftspec.providers.local.train import BASE_LEARNING_RATE
 
@@ -165,6 +166,9 @@ class LocalProvider(Provider):
             raise ProviderError(f"the local provider supports methods 'supervised' and 'dpo', not '{request.method}'")
         for file_id in filter(None, (request.training_file, request.validation_file)):
             self.store.file_path(file_id)
+        choice = executor_choice(request.extras)
+        executor = executor_for(self, choice)
+        executor.preflight(request)  # a job that cannot run is refused before it is recorded
         job_id = self.store.new_job_id()
         self.store.job_dir(job_id).mkdir(parents=True)
         job = {
@@ -172,7 +176,7 @@ class LocalProvider(Provider):
             "created_at": int(time.time()), "training_file": request.training_file,
             "validation_file": request.validation_file, "metadata": dict(request.metadata),
             "hyperparameters": dict(request.hyperparameters), "device": self.device,
-            "idempotency_key": request.idempotency_key,
+            "idempotency_key": request.idempotency_key, "executor": list(choice),
             "request": {
                 "model": base, "training_file": request.training_file,
                 "validation_file": request.validation_file, "hyperparameters": dict(request.hyperparameters),
@@ -183,10 +187,14 @@ class LocalProvider(Provider):
         self.store.write_job(job)
         self.store.remember_key("jobs", request.idempotency_key, job_id)
         self.store.append_event(job_id, "info", f"created fine-tuning job {job_id}")
-        self._spawn(job_id)
-        return _job(self.store.read_job(job_id))
+        executor.start(job_id)
+        return _job(self._check_worker(job_id))
 
-    def _spawn(self, job_id: str) -> None:
+    def _executor(self, job: dict[str, Any]) -> Executor:
+        name, settings = job.get("executor") or ("process", {})
+        return executor_for(self, (name, settings))
+
+    def spawn_worker(self, job_id: str) -> None:
         log = open(self.store.job_dir(job_id) / "worker.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
@@ -223,6 +231,9 @@ class LocalProvider(Provider):
     def _check_worker(self, job_id: str) -> dict[str, Any]:
         """A job whose worker died without a final status is failed (or cancelled), never stuck."""
         job = self.store.read_job(job_id)
+        executor = self._executor(job)
+        if not executor.watches_pid:
+            return executor.refresh(job)
         if job["status"] not in ACTIVE_STATUSES or self._worker_alive(job_id, job):
             return job
         with self.store.job_lock(job_id):
@@ -268,6 +279,9 @@ class LocalProvider(Provider):
         job = self._check_worker(job_id)
         if job["status"] not in ACTIVE_STATUSES:
             return _job(job)
+        executor = self._executor(job)
+        if not executor.watches_pid:
+            return _job(executor.cancel(job))
         job = self.store.update_job(job_id, cancel_requested=True)
         self._signal(job, signal.SIGTERM)
         deadline = time.monotonic() + CANCEL_GRACE_S
@@ -364,10 +378,30 @@ class LocalProvider(Provider):
                 raise ProviderError("a chat request needs exactly one of 'messages' or 'prompt'")
             by_model.setdefault(r.model, []).append(i)
         for model_id, indices in by_model.items():
-            out = generate_batched(self.engine(model_id), [requests[i] for i in indices])
+            batch = [requests[i] for i in indices]
+            fanned = self._fan_out(model_id, [batch])
+            out = fanned[0] if fanned is not None else generate_batched(self.engine(model_id), batch)
             for i, result in zip(indices, out, strict=True):
                 results[i] = result
         return [r for r in results if r is not None]
+
+    def chat_batches(self, chunks: list[list[ChatRequest]], *, concurrency: int = 4) -> list[list[ChatResult]] | None:
+        """Several ``chat_batch`` calls' results at once, when they can be generated on the
+        cluster the model was trained on (evals at scale); None: call ``chat_batch`` per chunk."""
+        models_asked = {r.model for chunk in chunks for r in chunk}
+        return self._fan_out(models_asked.pop(), chunks) if len(models_asked) == 1 else None
+
+    def _fan_out(self, model_id: str, chunks: list[list[ChatRequest]]) -> list[list[ChatResult]] | None:
+        """Large batches for a model trained on a cluster are generated there (executor ``generate``)."""
+        job_id = job_id_of(model_id)
+        if job_id is None or self.store.manifest(job_id) is None:
+            return None
+        try:
+            job = self.store.read_job(job_id)
+        except ProviderError:  # a model pulled from an artifact remote without its job record
+            return None
+        generate = getattr(self._executor(job), "generate", None)
+        return generate(job, self.adapter_path(model_id), chunks) if generate else None
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         try:

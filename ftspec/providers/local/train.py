@@ -13,6 +13,13 @@ CPUs whose oneDNN has bf16 kernels, ~1.7x faster on an AVX512-BF16 CPU) matmuls 
 
 Learning rate: ``learning_rate_multiplier`` x ``base_learning_rate`` (default 2e-4, a common
 LoRA rate), decayed linearly to zero over the run.
+
+Data parallel (``DataParallel``, the Ray executor): every rank draws the same batches, runs its
+share of each batch's examples with the loss scaled by the whole batch's target count, and the
+gradients are summed across ranks once per optimizer step, so N ranks take the same steps as
+one process (same global batch, learning rate and packing) up to floating-point order.
+``on_step_end`` gets a ``snapshot`` callable (trainable weights, optimizer, scheduler, position)
+that ``train(..., resume=snapshot)`` continues from, at the same step and epoch.
 """
 
 from __future__ import annotations
@@ -65,6 +72,20 @@ class TrainResult:
     elapsed_s: float
     tokens_per_s: float
     first_train_loss: float | None = None
+
+
+@dataclass
+class DataParallel:
+    """One rank of a data-parallel run: ``all_sum`` sums numbers across ranks, ``sync_grads``
+    sums the parameters' gradients across ranks in place (missing gradients count as zero)."""
+
+    rank: int
+    world_size: int
+    all_sum: Callable[[list[float]], list[float]]
+    sync_grads: Callable[[list[Any]], None]
+
+    def share(self, items: list[Any]) -> list[Any]:
+        return items[self.rank :: self.world_size]
 
 
 class Stop(Exception):
@@ -160,12 +181,20 @@ def summed_loss(model, ids, labels, *, position_ids=None, attention_mask=None):
     return F.cross_entropy(logits, targets[keep], reduction="sum"), n
 
 
-def batch_loss(model, batch: list[Encoded], cfg: TrainConfig, pad_id: int, device: str, *, backward: bool, scale: float = 1.0):
-    """Run a batch (forward, optional backward); returns (summed loss, targets, tokens)."""
+def batch_targets(batch: list[Encoded]) -> int:
+    return sum(max(0, sum(e.trainable[1:])) for e in batch) or 1
+
+
+def batch_loss(model, batch: list[Encoded], cfg: TrainConfig, pad_id: int, device: str, *, backward: bool,
+               scale: float = 1.0, total_targets: int | None = None):
+    """Run a batch (forward, optional backward); returns (summed loss, targets, tokens).
+    ``total_targets`` is the whole batch's when this is one rank's share of it."""
     import torch
 
-    total_targets = sum(max(0, sum(e.trainable[1:])) for e in batch) or 1
+    total_targets = total_targets or batch_targets(batch)
     loss_sum, targets, tokens = 0.0, 0, 0
+    if not batch:  # a rank with no share of a small batch
+        return loss_sum, targets, tokens
     if cfg.packing:
         chunks = [_packed_tensors(row, device) for row in pack_rows(batch, cfg.max_tokens_per_forward)]
         calls = [dict(ids=c[0], labels=c[2], position_ids=c[1]) for c in chunks]
@@ -204,22 +233,38 @@ def add_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lora)
 
 
-def evaluate(model, examples: list[Encoded], cfg: TrainConfig, pad_id: int, device: str) -> float | None:
+def evaluate(model, examples: list[Encoded], cfg: TrainConfig, pad_id: int, device: str,
+             data_parallel: DataParallel | None = None) -> float | None:
     import torch
 
     if not examples:
         return None
+    mine = data_parallel.share(examples) if data_parallel else examples
     model.eval()
     loss_sum, targets = 0.0, 0
     with torch.no_grad():
-        for i in range(0, len(examples), cfg.batch_size):
-            s, n, _ = batch_loss(model, examples[i : i + cfg.batch_size], cfg, pad_id, device, backward=False)
+        for i in range(0, len(mine), cfg.batch_size):
+            s, n, _ = batch_loss(model, mine[i : i + cfg.batch_size], cfg, pad_id, device, backward=False)
             loss_sum, targets = loss_sum + s, targets + n
+    if data_parallel:
+        loss_sum, targets = data_parallel.all_sum([loss_sum, targets])
     model.train()
     return loss_sum / targets if targets else None
 
 
 Emit = Callable[[str, dict[str, Any]], None]
+
+
+def _restore(model, optimizer, scheduler, resume: dict[str, Any]) -> None:
+    import torch
+
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in resume["weights"].items():
+            params[name].copy_(value)
+    optimizer.load_state_dict(resume["optimizer"])
+    scheduler.load_state_dict(resume["scheduler"])
+    torch.set_rng_state(resume["torch_rng"])
 
 
 def train(
@@ -233,10 +278,14 @@ def train(
     emit: Emit = lambda kind, data: None,
     on_epoch_end: Callable[[int, Any], None] = lambda epoch, model: None,
     should_stop: Callable[[], bool] = lambda: False,
+    data_parallel: DataParallel | None = None,
+    resume: dict[str, Any] | None = None,
+    on_step_end: Callable[[int, Callable[[], dict[str, Any]]], None] = lambda step, snapshot: None,
 ) -> TrainResult:
     """LoRA-train ``model`` (already peft-wrapped) in place; emits ``metrics`` per step."""
     import torch
 
+    dp = data_parallel
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -248,20 +297,45 @@ def train(
     model.train()
     step, trained_tokens, started = 0, 0, time.perf_counter()
     first_loss = last_loss = valid_loss = None
+    start_epoch, start_group = 1, 0
+    if resume is not None:
+        _restore(model, optimizer, scheduler, resume)
+        start_epoch, start_group = resume["epoch"], resume["next_group"]
+        step, trained_tokens = resume["step"], resume["trained_tokens"]
+        first_loss, last_loss, valid_loss = resume["first_loss"], resume["last_loss"], resume["valid_loss"]
+
+    def snapshot(epoch: int, next_group: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch, "next_group": next_group, "step": step, "trained_tokens": trained_tokens,
+            "first_loss": first_loss, "last_loss": last_loss, "valid_loss": valid_loss,
+            "weights": {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
     for epoch in range(1, cfg.n_epochs + 1):
-        batches = make_batches(len(train_set), cfg.batch_size, rng)
-        for start in range(0, len(batches), cfg.gradient_accumulation):
+        batches = make_batches(len(train_set), cfg.batch_size, rng)  # drawn every epoch: a resume replays the order
+        if epoch < start_epoch:
+            continue
+        first = start_group if epoch == start_epoch else 0
+        for group_index in range(first, steps_per_epoch):
             if should_stop():
                 raise Stop()
+            start = group_index * cfg.gradient_accumulation
             group = batches[start : start + cfg.gradient_accumulation]
             t0 = time.perf_counter()
             loss_sum = targets = tokens = 0
             for idx in group:
+                examples = [train_set[i] for i in idx]
                 s, n, t = batch_loss(
-                    model, [train_set[i] for i in idx], cfg, pad_id, device,
-                    backward=True, scale=1.0 / len(group),
+                    model, dp.share(examples) if dp else examples, cfg, pad_id, device,
+                    backward=True, scale=1.0 / len(group), total_targets=batch_targets(examples),
                 )
                 loss_sum, targets, tokens = loss_sum + s, targets + n, tokens + t
+            if dp:
+                dp.sync_grads(params)
+                loss_sum, targets, tokens = dp.all_sum([loss_sum, targets, tokens])
+                targets, tokens = int(targets), int(tokens)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
@@ -278,7 +352,8 @@ def train(
                 "learning_rate": scheduler.get_last_lr()[0],
                 "elapsed_s": round(time.perf_counter() - started, 2),
             })
-        valid_loss = evaluate(model, valid_set, cfg, pad_id, device)
+            on_step_end(step, lambda e=epoch, g=group_index + 1: snapshot(e, g))
+        valid_loss = evaluate(model, valid_set, cfg, pad_id, device, dp)
         if valid_loss is not None:
             emit("metrics", {"step": step, "total_steps": total_steps, "epoch": epoch, "valid_loss": valid_loss})
         on_epoch_end(epoch, model)

@@ -232,37 +232,44 @@ class Worker:
         self._save_model(job, model, cfg, result, device)
 
     def _save_model(self, job, model, cfg, result, device: str) -> None:
-        from ftspec.providers.local import models
-        from ftspec.util import atomic_write_json
-
-        request = job["request"]
-        ref = models.resolve_base(request["model"])
-        out = self.store.model_dir(self.job_id)
-        model.save_pretrained(out / "adapter")
-        suffix = request.get("suffix") or ""
-        model_id = f"ft:{ref.name}:local:{suffix}:{self.job_id}"
-        train_file = self.store.file_meta(request["training_file"]) or {}
-        valid_file = self.store.file_meta(request["validation_file"]) if request.get("validation_file") else None
-        manifest = {
-            "model": model_id, "job": self.job_id, "base_model": request["model"],
-            "base": models.describe(request["model"]),
-            "training_file": {"id": request["training_file"], "sha256": train_file.get("sha256")},
-            "validation_file": ({"id": request["validation_file"], "sha256": valid_file.get("sha256")}
-                                if valid_file else None),
-            "hyperparameters": cfg.to_json(), "device": device, "method": request.get("method", "supervised"),
-            "metrics": {
-                "steps": result.steps, "trained_tokens": result.trained_tokens,
-                "first_train_loss": result.first_train_loss, "train_loss": result.train_loss,
-                "valid_loss": result.valid_loss, "tokens_per_s": round(result.tokens_per_s, 1),
-                "elapsed_s": round(result.elapsed_s, 2),
-            },
-            "created_at": int(time.time()),
-            "software": {"python": platform.python_version(), **_versions()},
+        model.save_pretrained(self.store.model_dir(self.job_id) / "adapter")
+        metrics = {
+            "steps": result.steps, "trained_tokens": result.trained_tokens,
+            "first_train_loss": result.first_train_loss, "train_loss": result.train_loss,
+            "valid_loss": result.valid_loss, "tokens_per_s": round(result.tokens_per_s, 1),
+            "elapsed_s": round(result.elapsed_s, 2),
         }
-        atomic_write_json(out / "manifest.json", manifest)
+        model_id = write_manifest(self.store, self.job_id, job, cfg.to_json(), metrics, device)
         self.event(f"model {model_id} saved", model=model_id)
         self.status("succeeded", fine_tuned_model=model_id, trained_tokens=result.trained_tokens,
                     finished_at=int(time.time()), error=None)
+
+
+def write_manifest(store: Store, job_id: str, job: dict[str, Any], hyperparameters: dict[str, Any],
+                   metrics: dict[str, Any], device: str, **extra: Any) -> str:
+    """``models/<job>/manifest.json`` beside the saved adapter; returns the model id."""
+    from ftspec.providers.local import models
+    from ftspec.util import atomic_write_json
+
+    request = job["request"]
+    ref = models.resolve_base(request["model"])
+    suffix = request.get("suffix") or ""
+    model_id = f"ft:{ref.name}:local:{suffix}:{job_id}"
+    train_file = store.file_meta(request["training_file"]) or {}
+    valid_file = store.file_meta(request["validation_file"]) if request.get("validation_file") else None
+    manifest = {
+        "model": model_id, "job": job_id, "base_model": request["model"],
+        "base": models.describe(request["model"]),
+        "training_file": {"id": request["training_file"], "sha256": train_file.get("sha256")},
+        "validation_file": ({"id": request["validation_file"], "sha256": valid_file.get("sha256")}
+                            if valid_file else None),
+        "hyperparameters": hyperparameters, "device": device, "method": request.get("method", "supervised"),
+        "metrics": metrics, "created_at": int(time.time()),
+        "software": {"python": platform.python_version(), **_versions()},
+        **extra,
+    }
+    atomic_write_json(store.model_dir(job_id) / "manifest.json", manifest)
+    return model_id
 
 
 def _versions() -> dict[str, str]:
