@@ -72,6 +72,8 @@ def field_problems(cases: list[Case], scorers: list[tuple[str, Scorer]]) -> list
                 if case.get(name) in (None, "", []):
                     problems.append(Problem(
                         case.location, f"case '{case.id}': scorer '{label}' needs field '{name}', which the case lacks"))
+            problems += [Problem(case.location, f"case '{case.id}': scorer '{label}': {message}")
+                         for message in scorer.case_problems(case)]
     return problems
 
 

@@ -17,7 +17,7 @@ from ftspec.spec.loader import load_spec
 
 def case(**data):
     data.setdefault("messages", [{"role": "user", "content": "q"}])
-    return Case(id=data.get("id", "c1"), data=data, location=Location("cases.jsonl", 1))
+    return Case(id=data.get("id", "c1"), data=data, location=Location("cases.jsonl", 1), tags=data.get("tags", []))
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def score(ctx, name, options, output, the_case):
 
 
 def test_registry_lists_every_scorer():
-    assert SCORERS.names() == ["contains", "exact", "json_schema", "json_valid", "judge", "length",
-                               "not_contains", "python", "regex", "similarity"]
+    assert SCORERS.names() == ["contains", "exact", "field_match", "json_schema", "json_valid", "judge",
+                               "language", "length", "not_contains", "python", "regex", "similarity"]
 
 
 def test_exact(ctx):
@@ -226,3 +226,57 @@ def test_python_scorer_raising_errors_the_case_and_the_run_continues(project):
     assert bad["status"] == "errored"
     assert bad["error"] == "python: sc.py:check raised RuntimeError: cannot parse bad"
     assert "cannot parse bad" in (project / "reports/bot/x.html").read_text(encoding="utf-8")
+
+
+def test_language_reads_hangul_share_and_the_case_tag(ctx):
+    ko, en = case(tags=["ko", "phy"]), case(tags=["en"])
+    good = score(ctx, "language", {}, "PHYCFGR의 LNK 비트가 1이면 링크가 올라온 상태입니다.", ko)
+    assert good.passed and good.detail["detected"] == "ko"
+    assert not score(ctx, "language", {}, "The LNK bit of PHYCFGR shows the link.", ko).passed
+    assert score(ctx, "language", {}, "Write 1 to the bit in Sn_IR.", en).passed
+    wrong = score(ctx, "language", {}, "Sn_IR 레지스터에 1을 쓰세요.", en)
+    assert (wrong.passed, wrong.detail["expected"], wrong.detail["detected"]) == (False, "en", "ko")
+    assert not score(ctx, "language", {}, "42 ... 7", en).passed  # no letters: no language
+    assert score(ctx, "language", {"expect": "ko"}, "네, 됩니다.", case()).passed
+    # Hangul below min_hangul counts as English
+    assert score(ctx, "language", {"min_hangul": 0.9}, "W5500 칩", en).passed
+
+
+def test_field_match_scores_each_field(ctx):
+    ideal = '{"category": "network", "priority": "high", "product": "W5500", "language": "ko", "reply": "x"}'
+    fields = {"fields": ["category", "priority", "product", "language"]}
+    right = '{"category": "network", "priority": "High", "product": "W5500", "language": "ko", "reply": "다른 답"}'
+    assert score(ctx, "field_match", fields, right, case(ideal=ideal)).passed  # case-blind, reply not compared
+    half = score(ctx, "field_match", fields, '{"category": "order", "priority": "low", "product": "W5500", '
+                                             '"language": "ko"}', case(ideal=ideal))
+    assert (half.passed, half.score) == (False, 0.5)
+    assert half.detail == {"wrong": {"category": {"expected": "network", "got": "order"},
+                                     "priority": {"expected": "high", "got": "low"}}}
+    assert score(ctx, "field_match", {**fields, "threshold": 0.5}, '{"category": "network", "product": "W5500"}',
+                 case(ideal=ideal)).passed
+    assert not score(ctx, "field_match", {**fields, "ignore_case": False}, right, case(ideal=ideal)).passed
+    fenced = score(ctx, "field_match", fields, "```json\n" + ideal + "\n```", case(ideal=ideal))
+    assert fenced.passed
+    prose = score(ctx, "field_match", fields, "This is a network problem.", case(ideal=ideal))
+    assert (prose.passed, prose.score, prose.detail["reason"].startswith("not JSON")) == (False, 0.0, True)
+    assert score(ctx, "field_match", fields, "[1, 2]", case(ideal=ideal)).detail == {"reason": "not a JSON object"}
+
+
+def test_language_and_field_match_bad_cases_are_located(project):
+    text = ('{"id": "a", "prompt": "q", "ideal": "x", "tags": ["ko"]}\n'
+            '{"id": "b", "prompt": "q", "ideal": "x", "tags": ["phy"]}\n')
+    assert _spec_error(project, text, "[language: {}]") == (
+        "evals/x.jsonl:2: case 'b': scorer 'language': needs exactly one language tag (ko or en) or the "
+        "scorer option 'expect'; the case's tags are ['phy']")
+    text = ('{"id": "ok", "prompt": "q", "ideal": "{\\"category\\": \\"order\\"}"}\n'
+            '{"id": "prose", "prompt": "q", "ideal": "an order"}\n'
+            '{"id": "lacks", "prompt": "q", "ideal": "{\\"priority\\": \\"low\\"}"}\n'
+            '{"id": "list", "prompt": "q", "ideal": "[1]"}\n')
+    assert _spec_error(project, text, "[field_match: {fields: [category]}]").splitlines() == [
+        "evals/x.jsonl:2: case 'prose': scorer 'field_match': its expected answer is not JSON "
+        "(Expecting value at column 1)",
+        "evals/x.jsonl:3: case 'lacks': scorer 'field_match': its expected answer lacks the field(s) category",
+        "evals/x.jsonl:4: case 'list': scorer 'field_match': its expected answer is not a JSON object"]
+    assert _spec_error(project, '{"prompt": "q", "ideal": "{\\"a\\": 1}"}\n', "[field_match: {fields: [a, a]}]") == (
+        "specs/bot.yaml:13:37: evals[0].scorers[0].field_match.fields: a field is named twice")
+    assert "language.expect" in _spec_error(project, '{"prompt": "q", "ideal": "x"}\n', "[language: {expect: fr}]")

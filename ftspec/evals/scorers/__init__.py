@@ -85,6 +85,10 @@ class Scorer:
         field_name = self.options.get("field", self.default_field)
         return [field_name] if field_name else []
 
+    def case_problems(self, case: Case) -> list[str]:
+        """What makes a case unusable for this scorer beyond a missing field (checked at load)."""
+        return []
+
     def fingerprint(self) -> Any:
         """What, besides the options, changes this scorer's results (e.g. a file's content)."""
         return None
