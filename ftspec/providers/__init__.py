@@ -107,4 +107,19 @@ def provider_problems(spec, check_files: bool) -> list:
         cls = provider_class(spec.provider)
     except ProviderNotFoundError:
         return []  # reported where the provider is first needed, with the install line
-    return list(cls.spec_problems(spec))
+    return _parent_problems(spec, cls) + list(cls.spec_problems(spec))
+
+
+def _parent_problems(spec, cls) -> list:
+    """``base_model: {spec: ...}``: the parent's model must be this provider's, and the provider
+    must be able to start a job from one of its fine-tunes."""
+    parent = getattr(spec, "parent", None)
+    if parent is None:
+        return []
+    where = ("base_model", "spec")
+    if parent.provider != spec.provider:
+        return [spec.problem(where, f"the parent spec trains on provider '{parent.provider}'; a model can be "
+                                    f"trained further only on the provider that made it, not '{spec.provider}'")]
+    if not cls.capabilities.continued_training:
+        return [spec.problem(where, f"provider '{spec.provider}' cannot start a job from a fine-tuned model")]
+    return []

@@ -40,6 +40,8 @@ class Capabilities:
     # ``deploy`` task before evals and an ``undeploy`` task after them (``find_deployment``,
     # ``deploy``, ``get_deployment``, ``undeploy``, ``list_deployments``, ``owns_deployment``)
     deployment: bool = False
+    # a job may start from one of this provider's fine-tuned models (``JobRequest.continue_from``)
+    continued_training: bool = False
 
 
 @dataclass
@@ -65,6 +67,7 @@ class JobRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     integrations: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)  # provider-specific (hyperparameters.<provider>)
+    continue_from: str | None = None  # a fine-tuned model of this provider to train further (``model``: its root base)
 
     def requested(self, key: str) -> Any:
         """What the spec asked for ``key``: a value, ``"auto"``, or None when it did not say."""

@@ -92,7 +92,8 @@ class LocalProvider(Provider):
     needs_key: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities] = Capabilities(
         supervised=True, dpo=False, chat=True, completions=True, embeddings=True, exact_tokens=True,
-        metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True)
+        metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True,
+        continued_training=True)
     default_learning_rate: ClassVar[float | None] = BASE_LEARNING_RATE
 
     @classmethod
@@ -160,6 +161,9 @@ class LocalProvider(Provider):
         if existing is not None:
             return existing
         base = self.base_model(request.model)
+        parent = self._parent(request.continue_from) if request.continue_from else None
+        if parent is not None:
+            base = parent["base_model"]  # the parent's own base: its adapter fits only that
         models.resolve_base(base)  # a bad base model fails now, not in the worker
         if request.method != "supervised":
             raise ProviderError(f"the local provider supports method 'supervised', not '{request.method}'")
@@ -177,6 +181,7 @@ class LocalProvider(Provider):
                 "model": base, "training_file": request.training_file,
                 "validation_file": request.validation_file, "hyperparameters": dict(request.hyperparameters),
                 "suffix": request.suffix, "seed": request.seed, "extras": dict(request.extras),
+                "continue_from": parent,
             },
         }
         self.store.write_job(job)
@@ -184,6 +189,11 @@ class LocalProvider(Provider):
         self.store.append_event(job_id, "info", f"created fine-tuning job {job_id}")
         self._spawn(job_id)
         return _job(self.store.read_job(job_id))
+
+    def _parent(self, model_id: str) -> dict[str, str]:
+        """What the worker needs to continue training ``model_id``: its adapter and base."""
+        manifest = self.manifest(model_id)
+        return {"model": model_id, "adapter": str(self.adapter_path(model_id)), "base_model": manifest["base_model"]}
 
     def _spawn(self, job_id: str) -> None:
         log = open(self.store.job_dir(job_id) / "worker.log", "ab")  # noqa: SIM115 - handed to the child
