@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ftspec.errors import FtspecError, LockError
+from ftspec.graph.observers import notify
 from ftspec.graph.state import State, project_lock, sigterm_as_interrupt
 from ftspec.graph.tasks import SpecGraph
 from ftspec.project import project_root
@@ -121,6 +122,7 @@ def run_graphs(graphs: list[SpecGraph], root: Path, *, jobs: int = 1, verbose: b
         argv += ["-n", str(jobs), "-P", "thread"]
     try:
         code = DoitMain(Loader(), config_filenames=()).run(argv)
+        notify(graphs, echo)  # trackers and other observers: warnings only, never a failure
     finally:
         for graph in graphs:
             graph.close()

@@ -125,6 +125,11 @@ class LocalProvider(Provider):
         self._procs: dict[str, subprocess.Popen] = {}
         self._engines: dict[str, Any] = {}
 
+    @property
+    def poll_interval(self) -> float:
+        """How often a build polls a job: the store is a local file, so often is cheap."""
+        return float(self.settings.get("poll_interval", 2.0))
+
     def base_model(self, name: str) -> str:
         """A relative model folder/.gguf path is tried from the cwd, then the project root."""
         path = Path(name).expanduser()
