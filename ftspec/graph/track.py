@@ -30,7 +30,7 @@ def enabled_trackers(spec: Any) -> dict[str, dict[str, Any]]:
     """``{tracker name: settings}`` for the trackers this spec reports to."""
     import os
 
-    blocks = dict((spec.raw.get("tracking") or {}))
+    blocks = dict(spec.raw.get("tracking") or {})
     if "mlflow" not in blocks and os.environ.get("MLFLOW_TRACKING_URI"):
         blocks["mlflow"] = {}
     return {name: dict(cfg or {}) for name, cfg in blocks.items() if (cfg or {}).get("enabled", True)}

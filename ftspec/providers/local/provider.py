@@ -166,7 +166,9 @@ class LocalProvider(Provider):
         if existing is not None:
             return existing
         base = self.base_model(request.model)
-        parent = self._parent(request.continue_from) if request.continue_from else None
+        # a parent spec's model, or a locked local model id written as the base model
+        continue_from = request.continue_from or (request.model if job_id_of(request.model) else None)
+        parent = self._parent(continue_from) if continue_from else None
         if parent is not None:
             base = parent["base_model"]  # the parent's own base: its adapter fits only that
         models.resolve_base(base)  # a bad base model fails now, not in the worker
