@@ -404,7 +404,8 @@ class SpecGraph:
             reasons.append("never created")
         else:
             if current is not None:
-                reasons += [r for r in inp.diff_inputs(recorded["inputs"], current)
+                reasons += [r.replace("parent_model ", "parent model ", 1)
+                            for r in inp.diff_inputs(recorded["inputs"], current)
                             if upload.uptodate or not r.startswith(("training_file", "validation_file"))]
             elif upload.uptodate:
                 reasons.append("job inputs cannot be computed")
