@@ -30,8 +30,9 @@ PARAM_BATCH = 90
 
 # A tracking server that is down must cost a build seconds, not MLflow's default of 7 retries
 # with exponential backoff and a 120 s timeout each. The user's own settings win.
+# MLflow also prints run links to stdout, which `--json` output must not carry.
 QUICK_FAILURE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def tracking_uri(settings: Mapping[str, Any]) -> str | None:

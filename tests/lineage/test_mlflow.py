@@ -53,6 +53,7 @@ def test_build_logs_one_run_and_a_noop_rebuild_logs_nothing(project, ftspec, mlf
     built = ftspec(project, "build", "parent.yaml", "--json", env=env)
     assert built.returncode == 0, built.stderr
     assert "parent: tracked in mlflow: run " in built.stderr and "tracking failed" not in built.stderr
+    assert json.loads(built.stdout)["specs"]["parent"]["model"]  # stdout stays pure JSON
     lock_text = (project / "parent.lock").read_text(encoding="utf-8")
     lock = json.loads(lock_text)
 
