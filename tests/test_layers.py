@@ -1,4 +1,4 @@
-"""Imports point one way: spec < data < providers < evals < graph < cli.
+"""Imports point one way: spec < data < providers < evals < tracking < graph < cli.
 
 Every module under ``ftspec/`` is parsed (imports inside functions included). A module in a
 layer package may import its own layer and the ones before it. A top-level module
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import ftspec
 
-LAYERS = ["spec", "data", "providers", "evals", "graph", "cli"]
+LAYERS = ["spec", "data", "providers", "evals", "tracking", "graph", "cli"]
 PACKAGE = Path(ftspec.__file__).parent
 
 

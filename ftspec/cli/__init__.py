@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "remote": ("ftspec.cli.remote_cmds:remote", "Declare artifact remotes (s3://, gs://, a folder...)."),
     "push": ("ftspec.cli.remote_cmds:push", "Upload the models and datasets the lockfiles reference."),
     "pull": ("ftspec.cli.remote_cmds:pull", "Fetch and verify the models and datasets the lockfiles reference."),
+    "track": ("ftspec.cli.track_cmd:track", "Log what the lockfiles record to MLflow (backfill; one run per job)."),
 }
 
 

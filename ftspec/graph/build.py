@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ftspec.errors import FtspecError, LockError
+from ftspec.graph.observers import notify
 from ftspec.graph.state import State, project_lock, sigterm_as_interrupt
 from ftspec.graph.tasks import SpecGraph
 from ftspec.project import project_root
@@ -60,7 +61,31 @@ def build_graphs(specs: Sequence[Any], root: Path, *, echo: Callable[[str], None
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise LockError(f"two specs share the name '{duplicates[0]}'; names key lockfiles and state")
-    return [SpecGraph(s, root, echo=echo, live=live, pull=pull) for s in specs]
+    graphs = [SpecGraph(s, root, echo=echo, live=live, pull=pull) for s in specs]
+    built = {g.spec.name for g in graphs}
+    for graph in graphs:  # a continued spec's job waits for its parent's lock (same run)
+        if graph.spec.parent is not None and graph.spec.parent.name in built:
+            graph.after.append(f"{graph.spec.parent.name}.lock")
+    return graphs
+
+
+def with_parents(specs: Sequence[Any]) -> list[Any]:
+    """``specs`` with every continued spec's parents before it, each spec once: building a child
+    builds (or finds up to date) its parents first."""
+    out: list[Any] = []
+    seen: set[Path] = set()
+
+    def add(spec: Any) -> None:
+        if spec.parent is not None:
+            add(spec.parent)
+        path = Path(spec.path).resolve()
+        if path not in seen:
+            seen.add(path)
+            out.append(spec)
+
+    for spec in specs:
+        add(spec)
+    return out
 
 
 def run_graphs(graphs: list[SpecGraph], root: Path, *, jobs: int = 1, verbose: bool = False,
@@ -97,6 +122,7 @@ def run_graphs(graphs: list[SpecGraph], root: Path, *, jobs: int = 1, verbose: b
         argv += ["-n", str(jobs), "-P", "thread"]
     try:
         code = DoitMain(Loader(), config_filenames=()).run(argv)
+        notify(graphs, echo)  # trackers and other observers: warnings only, never a failure
     finally:
         for graph in graphs:
             graph.close()
@@ -125,7 +151,7 @@ def build(spec_paths: Sequence[str | Path], *, jobs: int = 1, verbose: bool = Fa
     paths = [Path(p) for p in spec_paths]
     if not paths:
         raise FtspecError("no spec given; usage: ftspec build SPEC...")
-    specs = [load_spec(p) for p in paths]
+    specs = with_parents([load_spec(p) for p in paths])
     root = project_root(paths[0])
     if live is None:
         live = jobs == 1 and len(specs) == 1 and sys.stderr.isatty()

@@ -50,7 +50,8 @@ def dataset_inputs(spec: Spec, root: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in DATASET_KEYS:
         if key in spec.raw:
-            _flatten(key, spec.raw[key], out)
+            # a continued spec's tokenizer is its root base model's, wherever the parent lives
+            _flatten(key, spec.base_model if key == "base_model" else spec.raw[key], out)
     for source in spec.sources:
         for path in source.files:
             out[f"file:{_rel(path, root)}"] = sha256_file(path)[:16]
@@ -94,7 +95,10 @@ def _what_trains(extras: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in extras.items() if k != "executor"}
 
 
-def job_inputs(spec: Spec, files: Mapping[str, str | None], hyperparameters: dict[str, Any]) -> dict[str, Any]:
+def job_inputs(spec: Spec, files: Mapping[str, str | None], hyperparameters: dict[str, Any],
+               parent_model: str | None = None) -> dict[str, Any]:
+    """``parent_model``: the model a continued spec trains further (its parent's lockfile's), so
+    retraining the parent stales the child."""
     job = spec.job
     out: dict[str, Any] = {
         "scope": provider_scope(spec),
@@ -109,6 +113,8 @@ def job_inputs(spec: Spec, files: Mapping[str, str | None], hyperparameters: dic
         "metadata": short(job.get("metadata") or {}),
         "extras": short(_what_trains((spec.raw.get("hyperparameters") or {}).get(spec.provider) or {})),
     }
+    if spec.parent is not None:
+        out["parent_model"] = parent_model
     for key, value in sorted(hyperparameters.items()):
         out[f"hyperparameters.{key}"] = value
     return out
@@ -125,7 +131,7 @@ def diff_inputs(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
             out.append(f"{key} added")
         elif key not in new:
             out.append(f"{key} removed")
-        elif key.startswith("hyperparameters.") or key in ("base_model", "provider", "method", "seed", "suffix"):
+        elif key.startswith("hyperparameters.") or key in ("base_model", "parent_model", "provider", "method", "seed", "suffix"):
             out.append(f"{key} changed {old[key]!r} -> {new[key]!r}")
         else:
             out.append(f"{key} changed")

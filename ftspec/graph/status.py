@@ -75,7 +75,12 @@ def spec_status(spec, root: Path | None = None, *, dataset: Any | None = None) -
     upload = add("upload", g.upload_check(shas))
     recorded_upload = g.state.task(name, "upload")
     file_ids = recorded_upload["outputs"] if upload.uptodate and recorded_upload else upload.reused
-    job = add("job", g.job_check(file_ids, counts.get("train", 0), upload))
+    parent = _parent_check(spec, root)
+    if parent is not None and not parent.uptodate:
+        chain.append(f"parent '{spec.parent.name}' stale")
+    job = add("job", g.job_check(file_ids, counts.get("train", 0), upload, parent))
+    if any(r.startswith("parent model") for r in job.reasons):
+        chain.append("parent model changed")
     hp_changes = [r for r in job.reasons if r.startswith("hyperparameters.")]
     if hp_changes and not sha_changed:
         chain.extend(r.split(" changed")[0] + " changed" for r in hp_changes)
@@ -88,6 +93,16 @@ def spec_status(spec, root: Path | None = None, *, dataset: Any | None = None) -
     add("lock", g.lock_check(any(not t.uptodate for t in tasks)))
     return SpecStatus(name, tasks, _summary(chain, tasks), *_shutdown(g, job, shas, counts.get("train", 0)),
                       keep_deployment=g.keep_deployment)
+
+
+def _parent_check(spec, root: Path) -> Check | None:
+    """A continued spec's parent: its model stays (up to date) or changes (its own status says
+    why); None without a parent."""
+    if spec.parent is None:
+        return None
+    parent = spec_status(spec.parent, root)
+    wait = next(t for t in parent.tasks if t.task.endswith(".wait"))
+    return Check(True) if wait.uptodate else Check.of([f"parent '{spec.parent.name}': {parent.summary}"])
 
 
 def _shutdown(g: SpecGraph, job: Check, shas: dict[str, Any], n_train: int) -> tuple[list[str], str | None]:

@@ -33,7 +33,7 @@ from ftspec.spec.model import Spec
 from ftspec.util import sha256_file
 
 SPLITS = ("train", "validation")
-FRIENDLY = {"template.system": "system prompt", "base_model": "base model"}
+FRIENDLY = {"template.system": "system prompt", "base_model": "base model", "parent_model": "parent model"}
 
 
 @dataclass
@@ -81,6 +81,7 @@ class SpecGraph:
         self.keep_deployment = bool((spec.provider_settings.get("deployment") or {}).get("keep", False))
         self._started: list[dict[str, Any]] = []  # deployments this run used (close() removes unkept ones)
         self.report_name = spec.name  # reports/<report_name>/ (a sweep variant's is its own)
+        self.after: list[str] = []  # other specs' tasks the job waits for (a parent's lock)
 
     # ---- names ----------------------------------------------------------------------------
     def name(self, task: str) -> str:
@@ -136,6 +137,7 @@ class SpecGraph:
         for task, action, check in chain:
             out.append(self._task(task, action, check, [previous] if previous else []))
             previous = task
+        out[2]["task_dep"] += self.after  # the job trains from the parent's model: built first
         served_by = "wait"
         if self.deploy_needed:
             out.append(self._task("deploy", self.run_deploy, self.deploy_uptodate, ["wait"]))
@@ -327,7 +329,8 @@ class SpecGraph:
             return None
         try:
             key = inp.idempotency_key(inp.job_inputs(self.spec, file_ids,
-                                                     inp.resolved_hyperparameters(self.spec, n_train)))
+                                                     inp.resolved_hyperparameters(self.spec, n_train),
+                                                     self.parent_model()))
         except (FtspecError, Stale):
             return None
         receipt = self.state.receipt(self.scope, "jobs", key)
@@ -367,21 +370,44 @@ class SpecGraph:
         recorded = self.state.task(self.spec.name, "upload")
         if recorded is None:
             raise Stale("nothing uploaded")
-        return inp.job_inputs(self.spec, recorded["outputs"], self.hyperparameters())
+        return inp.job_inputs(self.spec, recorded["outputs"], self.hyperparameters(), self.parent_model())
 
-    def job_check(self, file_ids: dict[str, Any], n_train: int, upload: Check) -> Check:
-        """For the uploaded (or reusable) ``file_ids`` and ``n_train`` training examples."""
+    def parent_model(self) -> str | None:
+        """The model a continued spec trains further: what its parent's lockfile records (None
+        without a parent). Stale while the parent has no model."""
+        from ftspec.errors import LockError
+        from ftspec.lockfile import load_lock
+
+        parent = self.spec.parent
+        if parent is None:
+            return None
+        try:
+            model = load_lock(lock_path(parent.path)).get("model")
+        except LockError:
+            model = None
+        if not model:
+            raise Stale(f"parent spec '{parent.name}' has no model yet")
+        return str(model)
+
+    def job_check(self, file_ids: dict[str, Any], n_train: int, upload: Check,
+                  parent: Check | None = None) -> Check:
+        """For the uploaded (or reusable) ``file_ids`` and ``n_train`` training examples;
+        ``parent``: whether a continued spec's parent model stays as its lockfile says."""
         recorded = self.state.task(self.spec.name, "job")
         try:
-            current = inp.job_inputs(self.spec, file_ids, inp.resolved_hyperparameters(self.spec, n_train))
+            current = inp.job_inputs(self.spec, file_ids, inp.resolved_hyperparameters(self.spec, n_train),
+                                     self.parent_model())
         except (FtspecError, Stale):
             current = None
         reasons: list[str] = []
+        if parent is not None and not parent.uptodate:
+            reasons.append(f"parent model changes ({'; '.join(parent.reasons)})")
         if recorded is None:
             reasons.append("never created")
         else:
             if current is not None:
-                reasons += [r for r in inp.diff_inputs(recorded["inputs"], current)
+                reasons += [r.replace("parent_model ", "parent model ", 1)
+                            for r in inp.diff_inputs(recorded["inputs"], current)
                             if upload.uptodate or not r.startswith(("training_file", "validation_file"))]
             elif upload.uptodate:
                 reasons.append("job inputs cannot be computed")
@@ -391,7 +417,8 @@ class SpecGraph:
             if not reasons and receipt is not None and not job_reusable(receipt):  # a failed job is retried
                 reasons.append(f"last job {receipt.get('status')}: a new one will be created")
         reuse = None
-        if reasons and current is not None and (upload.uptodate or upload.reuse is not None):
+        if reasons and current is not None and (upload.uptodate or upload.reuse is not None) \
+                and (parent is None or parent.uptodate):
             receipt = self.state.receipt(self.scope, "jobs", inp.idempotency_key(current))
             if receipt and job_reusable(receipt):
                 reuse = f"{receipt['id']} ({receipt.get('status')}) from the run-cache"
@@ -452,6 +479,7 @@ class SpecGraph:
             method=inputs["method"], suffix=inputs["suffix"], seed=inputs["seed"],
             metadata={**(job.get("metadata") or {}), "ftspec_spec": self.spec.name},
             integrations=list(job.get("integrations") or []), extras=extras,
+            continue_from=inputs.get("parent_model"),
         )
 
     def _job_out(self) -> dict[str, Any]:
@@ -676,6 +704,9 @@ class SpecGraph:
                                job=job, finished=out, hyperparameters=hp, evals=evals, serve=self._serve(out))
         from ftspec.artifacts.sync import has_model_kind, model_lock_entry
 
+        parent_model = (self.state.task(self.spec.name, "job") or {}).get("inputs", {}).get("parent_model")
+        if self.spec.parent is not None and parent_model:  # lineage: what this model was trained from
+            lock["parent"] = {"spec": _shown(self.spec.parent.path, self.root), "model": parent_model}
         if has_model_kind(self.spec):  # the model lives on this machine: record its tree
             artifacts = model_lock_entry(self.spec, self.root, self.provider, out.get("fine_tuned_model"))
             if artifacts:
@@ -735,6 +766,14 @@ class SpecGraph:
             failures = runner.gate_failures(self.spec.name, data["evals"])
             if failures:
                 raise EvalError("\n".join(failures))
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A spec's path from the project root (never a machine path in a lockfile)."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 class Stale(Exception):

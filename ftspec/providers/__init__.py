@@ -109,7 +109,7 @@ def provider_problems(spec, check_files: bool) -> list:
         return []  # reported where the provider is first needed, with the install line
     own = list(cls.spec_problems(spec))
     said = {str(p.location) for p in own}  # a provider that words its own refusal keeps it
-    return [p for p in _method_problems(spec, cls) if str(p.location) not in said] + own
+    return [p for p in _parent_problems(spec, cls) + _method_problems(spec, cls) if str(p.location) not in said] + own
 
 
 def _method_problems(spec, cls) -> list:
@@ -121,3 +121,18 @@ def _method_problems(spec, cls) -> list:
     if method != "dpo" and "beta" in (spec.raw.get("hyperparameters") or {}):
         problems.append(spec.problem(("hyperparameters", "beta"), "beta is a DPO setting; set `job: {method: dpo}` or remove it"))
     return problems
+
+
+def _parent_problems(spec, cls) -> list:
+    """``base_model: {spec: ...}``: the parent's model must be this provider's, and the provider
+    must be able to start a job from one of its fine-tunes."""
+    parent = getattr(spec, "parent", None)
+    if parent is None:
+        return []
+    where = ("base_model", "spec")
+    if parent.provider != spec.provider:
+        return [spec.problem(where, f"the parent spec trains on provider '{parent.provider}'; a model can be "
+                                    f"trained further only on the provider that made it, not '{spec.provider}'")]
+    if not cls.capabilities.continued_training:
+        return [spec.problem(where, f"provider '{spec.provider}' cannot start a job from a fine-tuned model")]
+    return []

@@ -41,6 +41,8 @@ class Capabilities:
     # ``deploy``, ``get_deployment``, ``undeploy``, ``list_deployments``, ``owns_deployment``)
     deployment: bool = False
     moderation: bool = False  # ``moderate``: a content moderation endpoint (scores per category)
+    # a job may start from one of this provider's fine-tuned models (``JobRequest.continue_from``)
+    continued_training: bool = False
 
 
 @dataclass
@@ -66,6 +68,7 @@ class JobRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     integrations: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)  # provider-specific (hyperparameters.<provider>)
+    continue_from: str | None = None  # a fine-tuned model of this provider to train further (``model``: its root base)
 
     def requested(self, key: str) -> Any:
         """What the spec asked for ``key``: a value, ``"auto"``, or None when it did not say."""

@@ -180,6 +180,9 @@ def job_parameters(request: JobRequest, account: str, job_id: str) -> dict[str, 
         "output_model": f"accounts/{account}/models/{job_id}",
         "display_name": (request.suffix or "ftspec")[:60],
     }
+    if request.continue_from:  # a PEFT addon to train further, instead of ``base_model``
+        params["warm_start_from"] = request.continue_from
+        del params["base_model"]
     if request.validation_file:
         params["evaluation_dataset"] = request.validation_file
     if hp.get("n_epochs") is not None:
@@ -201,7 +204,7 @@ class FireworksProvider(Provider):
     capabilities = Capabilities(supervised=True, dpo=False, chat=True, completions=True, embeddings=False,
                                 exact_tokens=False, metrics_events=True, cancel=True, delete_model=True,
                                 multiple_choices=True, native_batching=False, checkpoints=False,
-                                deployment=True)
+                                deployment=True, continued_training=True)
 
     def __init__(self, settings: dict[str, Any], *, project_root: Path | None = None) -> None:
         super().__init__(settings, project_root=project_root)

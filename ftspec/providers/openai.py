@@ -60,7 +60,7 @@ class OpenAIProvider(Provider):
     capabilities = Capabilities(supervised=True, dpo=True, chat=True, completions=True, embeddings=True,
                                 exact_tokens=False, metrics_events=True, cancel=True, delete_model=True,
                                 multiple_choices=True, native_batching=False, checkpoints=True,
-                                moderation=True)
+                                moderation=True, continued_training=True)
     # hyperparameters the API chooses itself when the spec says "auto" (n_epochs and beta are
     # sent as the numbers the plan shows, so the bill matches the plan)
     resolves_itself = ("batch_size", "learning_rate_multiplier")
@@ -166,7 +166,7 @@ class OpenAIProvider(Provider):
     def create_job(self, request: JobRequest) -> Job:
         method_hp = self.method_hyperparameters(request)
         params: dict[str, Any] = {
-            "model": request.model,
+            "model": request.continue_from or request.model,  # an ft: model id trains further
             "training_file": request.training_file,
             "method": {"type": request.method, request.method: {"hyperparameters": method_hp}},
             "metadata": {**request.metadata, KEY_METADATA: request.idempotency_key},

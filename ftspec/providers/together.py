@@ -140,6 +140,9 @@ def job_parameters(request: JobRequest) -> dict[str, Any]:
         "suffix": job_suffix(request.idempotency_key, request.suffix),
         "training_method": "dpo" if request.method == "dpo" else "sft",
     }
+    if request.continue_from:  # the API takes the earlier job's output model instead of ``model``
+        params["from_checkpoint"] = request.continue_from
+        del params["model"]
     if request.method != "dpo":
         params["train_on_inputs"] = "auto"  # the SDK's default, said so it does not log a warning
     if request.validation_file:
@@ -167,7 +170,8 @@ class TogetherProvider(Provider):
     key_env_var = "TOGETHER_API_KEY"
     capabilities = Capabilities(supervised=True, dpo=True, chat=True, completions=True, embeddings=False,
                                 exact_tokens=False, metrics_events=True, cancel=True, delete_model=True,
-                                multiple_choices=False, native_batching=False, checkpoints=False)
+                                multiple_choices=False, native_batching=False, checkpoints=False,
+                                continued_training=True)
 
     default_learning_rate = BASE_LEARNING_RATE
 

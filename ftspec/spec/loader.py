@@ -12,6 +12,7 @@ from typing import Any
 
 from ftspec.errors import Location, Problem, SpecError, did_you_mean
 from ftspec.spec.extends import Reader, compose, read_from_disk
+from ftspec.spec.lineage import load_parent
 from ftspec.spec.model import SourceSpec, Spec
 from ftspec.spec.schema import spec_schema, spec_validator
 from ftspec.spec.yamlpos import Path_, Positions, format_path, load_yaml_with_positions
@@ -73,6 +74,8 @@ def load_spec_text(
             problems += _missing_source_files(spec, problems)
         raise SpecError(problems)
     spec.sources = _resolve_sources(spec, problems, check_files)
+    spec.parent, parent_problems = load_parent(spec, check_files)
+    problems += parent_problems
     problems += semantic_problems(spec, check_files)
     if problems:
         raise SpecError(problems)

@@ -38,6 +38,7 @@ class Spec:
     sources: list[SourceSpec]
     bases: list[Path] = field(default_factory=list)
     """The specs this one ``extends`` (nearest first); ``raw`` is already the merged result."""
+    parent: Spec | None = None  # ``base_model: {spec: ...}``: the spec whose model this one continues
 
     # ---- plain accessors over the raw, schema-validated mapping -------------------------
     @property
@@ -55,7 +56,12 @@ class Spec:
 
     @property
     def base_model(self) -> str:
-        return self.raw["base_model"]
+        """The base model; for continued training, the root base of the parent chain (its
+        tokenizer, limits and prices apply; the graph trains from the parent's model)."""
+        value = self.raw["base_model"]
+        if isinstance(value, dict):
+            return self.parent.base_model if self.parent is not None else str(value.get("spec"))
+        return value
 
     @property
     def template(self) -> dict[str, Any]:

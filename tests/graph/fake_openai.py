@@ -212,7 +212,8 @@ class FakeOpenAI:
             return
         obj["status"] = "succeeded"
         suffix = obj.get("user_provided_suffix") or ""
-        obj["fine_tuned_model"] = f"ft:{obj['model']}:fake-org:{suffix}:{obj['id'][-8:]}"
+        base = obj["model"].split(":")[1] if obj["model"].startswith("ft:") else obj["model"]  # ft:BASE:... again
+        obj["fine_tuned_model"] = f"ft:{base}:fake-org:{suffix}:{obj['id'][-8:]}"
         size = self.files[obj["training_file"]]["bytes"]
         epochs = obj["hyperparameters"].get("n_epochs")
         obj["trained_tokens"] = (size // 4) * (epochs if isinstance(epochs, int) else 3)
@@ -522,7 +523,8 @@ def _create_job(s: FakeOpenAI, body: dict[str, Any]) -> dict[str, Any]:
     for key in ("training_file", "validation_file"):
         if body.get(key) and body[key] not in s.files:
             raise _HTTPError(400, f"invalid {key}: {body[key]}", "invalid_file")
-    if body["model"] not in BASE_MODELS:
+    tuned = {j.obj.get("fine_tuned_model") for j in s.jobs.values() if j.obj.get("fine_tuned_model")}
+    if body["model"] not in BASE_MODELS and body["model"] not in tuned:  # a fine-tune may be trained again
         raise _HTTPError(400, f"Model {body['model']} is not available for fine-tuning", "model_not_available")
     method = body.get("method") or {"type": "supervised", "supervised": {}}
     hp = dict((method.get(method["type"]) or {}).get("hyperparameters") or body.get("hyperparameters") or {})

@@ -241,3 +241,13 @@ def test_status_errors_carry_status_and_retryable(server, api_key):
         p.list_models()
     assert (err.value.status, err.value.retryable, err.value.retry_after) == (429, True, 0.01)
     assert server.count("GET", "/models") == 1  # the SDK does not retry behind ftspec's back
+
+
+def test_continued_training_sends_the_fine_tuned_model_as_model(provider, server, train_file):
+    fid = provider.upload(train_file, idempotency_key="t").id
+    first = provider.create_job(_request(fid, suffix="parent"))
+    parent = wait_for_job(provider, first.id, spec_label="parent", echo=lambda _: None).fine_tuned_model
+    job = provider.create_job(_request(fid, key="k-child", continue_from=parent))
+    assert server.jobs[job.id].obj["model"] == parent  # OpenAI trains a fine-tuned model again
+    done = wait_for_job(provider, job.id, spec_label="child", echo=lambda _: None)
+    assert done.fine_tuned_model.startswith("ft:gpt-4o-mini-2024-07-18:fake-org:")

@@ -93,7 +93,8 @@ class LocalProvider(Provider):
     needs_key: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities] = Capabilities(
         supervised=True, dpo=True, chat=True, completions=True, embeddings=True, exact_tokens=True,
-        metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True)
+        metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True,
+        continued_training=True)
     default_learning_rate: ClassVar[float | None] = BASE_LEARNING_RATE
 
     @classmethod
@@ -124,6 +125,11 @@ class LocalProvider(Provider):
         self.device = settings.get("device", "auto")
         self._procs: dict[str, subprocess.Popen] = {}
         self._engines: dict[str, Any] = {}
+
+    @property
+    def poll_interval(self) -> float:
+        """How often a build polls a job: the store is a local file, so often is cheap."""
+        return float(self.settings.get("poll_interval", 2.0))
 
     def base_model(self, name: str) -> str:
         """A relative model folder/.gguf path is tried from the cwd, then the project root."""
@@ -161,6 +167,11 @@ class LocalProvider(Provider):
         if existing is not None:
             return existing
         base = self.base_model(request.model)
+        # a parent spec's model, or a locked local model id written as the base model
+        continue_from = request.continue_from or (request.model if job_id_of(request.model) else None)
+        parent = self._parent(continue_from) if continue_from else None
+        if parent is not None:
+            base = parent["base_model"]  # the parent's own base: its adapter fits only that
         models.resolve_base(base)  # a bad base model fails now, not in the worker
         if request.method not in ("supervised", "dpo"):
             raise ProviderError(f"the local provider supports methods 'supervised' and 'dpo', not '{request.method}'")
@@ -182,6 +193,7 @@ class LocalProvider(Provider):
                 "validation_file": request.validation_file, "hyperparameters": dict(request.hyperparameters),
                 "suffix": request.suffix, "seed": request.seed, "extras": dict(request.extras),
                 "method": request.method,
+                "continue_from": parent,
             },
         }
         self.store.write_job(job)
@@ -193,6 +205,11 @@ class LocalProvider(Provider):
     def _executor(self, job: dict[str, Any]) -> Executor:
         name, settings = job.get("executor") or ("process", {})
         return executor_for(self, (name, settings))
+
+    def _parent(self, model_id: str) -> dict[str, str]:
+        """What the worker needs to continue training ``model_id``: its adapter and base."""
+        manifest = self.manifest(model_id)
+        return {"model": model_id, "adapter": str(self.adapter_path(model_id)), "base_model": manifest["base_model"]}
 
     def spawn_worker(self, job_id: str) -> None:
         log = open(self.store.job_dir(job_id) / "worker.log", "ab")  # noqa: SIM115 - handed to the child

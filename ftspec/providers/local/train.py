@@ -233,6 +233,26 @@ def add_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lora)
 
 
+def continue_lora(model, adapter_dir: str, cfg: TrainConfig):
+    """The parent's adapter loaded trainable on ``model``: continued training updates the same
+    LoRA matrices (one adapter on the original base, so serving and every export are unchanged).
+    ``cfg`` takes the adapter's shape; returns the model and the settings the spec asked to differ."""
+    import json
+    from pathlib import Path
+
+    import torch
+    from peft import PeftModel
+
+    torch.manual_seed(cfg.seed)
+    saved = json.loads((Path(adapter_dir) / "adapter_config.json").read_text(encoding="utf-8"))
+    shape = {"lora_r": int(saved["r"]), "lora_alpha": float(saved["lora_alpha"]),
+             "target_modules": sorted(saved["target_modules"])}
+    asked = {"lora_r": cfg.lora_r, "lora_alpha": cfg.lora_alpha, "target_modules": sorted(cfg.target_modules)}
+    kept = [k for k in shape if shape[k] != asked[k]]
+    cfg.lora_r, cfg.lora_alpha, cfg.target_modules = shape["lora_r"], shape["lora_alpha"], shape["target_modules"]
+    return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True), kept
+
+
 def evaluate(model, examples: list[Encoded], cfg: TrainConfig, pad_id: int, device: str,
              data_parallel: DataParallel | None = None) -> float | None:
     import torch

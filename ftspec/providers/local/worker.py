@@ -167,7 +167,7 @@ class Worker:
 
         from ftspec.providers.local import models
         from ftspec.providers.local.chat_format import RecordEncoder
-        from ftspec.providers.local.train import Stop, add_lora, train, truncate
+        from ftspec.providers.local.train import Stop, add_lora, continue_lora, train, truncate
 
         request = job["request"]
         device = models.pick_device(job.get("device") or "auto")
@@ -193,7 +193,15 @@ class Worker:
         if not any(e.n_targets for e in trainable_sets):
             raise InvalidFile("invalid_training_file", "training file has no trainable tokens (every assistant message has weight 0?)")
         cfg.bf16_autocast = models.bf16_autocast_ok(device)
-        model = add_lora(models.load_base_model(request["model"], device, dtype=torch.float32), cfg)
+        base = models.load_base_model(request["model"], device, dtype=torch.float32)
+        parent = request.get("continue_from")
+        if parent:  # continued training: the parent's adapter is the starting point, trained further
+            model, kept = continue_lora(base, parent["adapter"], cfg)
+            self.event(f"continuing from {parent['model']}'s adapter" + (
+                f"; its LoRA shape is kept ({', '.join(kept)} from the parent, not this spec)" if kept else ""),
+                "warn" if kept else "info")
+        else:
+            model = add_lora(base, cfg)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total_steps = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.gradient_accumulation) * cfg.n_epochs
         self.event(
@@ -259,6 +267,7 @@ def write_manifest(store: Store, job_id: str, job: dict[str, Any], hyperparamete
     valid_file = store.file_meta(request["validation_file"]) if request.get("validation_file") else None
     manifest = {
         "model": model_id, "job": job_id, "base_model": request["model"],
+        "parent_model": (request.get("continue_from") or {}).get("model"),
         "base": models.describe(request["model"]),
         "training_file": {"id": request["training_file"], "sha256": train_file.get("sha256")},
         "validation_file": ({"id": request["validation_file"], "sha256": valid_file.get("sha256")}
