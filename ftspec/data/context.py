@@ -142,10 +142,10 @@ class BuildContext:
 
 
 def reason_key(reason: str) -> str:
-    """What a skipped row is counted under: the check name before ``:``, without the row's own
+    """What a skipped row is counted under: the check name before ``: ``, without the row's own
     values (quoted text, numbers in parentheses), so one reason is one count."""
-    key = reason.split(":")[0].split(" (")[0].split(";")[0]
-    return re.sub(r"'[^']*'", "'...'", key).strip()
+    key = re.sub(r"'[^']*'", "'...'", reason)
+    return key.split(": ")[0].split(" (")[0].split(";")[0].strip()
 
 
 def _summary(counts: Counter, noun: str, verb: str, shown: int = 5) -> str | None:

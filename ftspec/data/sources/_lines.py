@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftspec.data.encoding import decode_error, detect_encoding, locate_decode_error, missing_bom, open_text
+from ftspec.data.encoding import (
+    decode_error,
+    detect_encoding,
+    locate_decode_error,
+    missing_bom,
+    open_text,
+)
 from ftspec.errors import DataError, Location, Problem
 
 if TYPE_CHECKING:
