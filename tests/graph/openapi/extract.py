@@ -93,4 +93,6 @@ def main(src: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/reference/openai-openapi-2026-08.yaml")
+    if len(sys.argv) != 2:  # no default: a path on one machine means nothing on another
+        sys.exit("usage: python tests/graph/openapi/extract.py path/to/openapi.yaml")
+    main(sys.argv[1])
