@@ -57,10 +57,12 @@ class Problem:
 
 
 class ProblemsError(FtspecError):
-    """Several located problems found in one pass, reported together."""
+    """Several located problems found in one pass, reported together: sorted by location, then
+    ``then`` in its own order (conclusions such as "too few examples" follow the rows causing them)."""
 
-    def __init__(self, problems: list[Problem], *, hint: str | None = None) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.location, p.key_path, p.message))
+    def __init__(self, problems: list[Problem], *, hint: str | None = None,
+                 then: list[Problem] | None = None) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.location, p.key_path, p.message)) + list(then or ())
         super().__init__("\n".join(str(p) for p in self.problems), hint=hint)
 
     def lines(self) -> list[str]:

@@ -91,7 +91,7 @@ def _raise_failures(failed: list) -> None:
         for exc in others:
             click.echo(f"error: {exc.message}", err=True)
         if problems:
-            raise ProblemsError(problems)
+            raise ProblemsError([], then=problems)  # each spec's problems keep their order
         raise click.exceptions.Exit(1)
 
 

@@ -6,6 +6,7 @@ is recorded here and ends up in ``manifest.json``.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,8 @@ class SourceStats:
     rows_refused: int = 0  # records a source refused (bad rows, skipped or failed)
     examples: int = 0
     examples_skipped: int = 0  # examples skipped after their source (template, validation)
-    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    skipped: Counter = field(default_factory=Counter)  # primary reason -> count
+    checks: Counter = field(default_factory=Counter)  # every failed check of a skipped row -> count
     skipped_rows: list[dict[str, Any]] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)  # kind (system line, media, ...) -> count
     extra: dict[str, Any] = field(default_factory=dict)
@@ -35,6 +37,7 @@ class SourceStats:
             "examples": self.examples,
             "skipped": dict(sorted(self.skipped.items())),
             "skipped_total": sum(self.skipped.values()),
+            "skipped_checks": dict(sorted(self.checks.items())),
             "dropped": dict(sorted(self.dropped.items())),
             "accounting": self.accounting(),
         }
@@ -84,7 +87,9 @@ class BuildContext:
         elif stage == "example":
             stats.examples_skipped += 1
         if on_error == "skip":
-            stats.skipped[reason.split(":")[0]] += 1
+            stats.skipped[reason_key(reason)] += 1
+            for check in {reason_key(r) for r in [reason, *(also or ())]}:
+                stats.checks[check] += 1  # every check the row fails, as OpenAI's notebook counts
             if len(stats.skipped_rows) < MAX_LISTED:
                 row: dict[str, Any] = {"file": file, "line": line, "reason": reason}
                 if also:
@@ -98,10 +103,33 @@ class BuildContext:
         """Count input that is not training data by design (system lines, media, ...)."""
         self.sources[source].dropped[kind] += n
 
-    def raise_if_problems(self, hint: str | None = None) -> None:
-        if self.problems:
+    def raise_if_problems(self, hint: str | None = None, *, then: list[Problem] | None = None) -> None:
+        """Raise the row problems (sorted), then ``then`` (dataset-level ones, after the rows)."""
+        if self.problems or then:
             problems, self.problems = self.problems, []
-            raise DataError(problems, hint=hint)
+            raise DataError(problems, hint=hint, then=then)
+
+    def skipped_summary(self) -> str | None:
+        """``12 rows skipped: 8 invalid JSON, 4 missing_content`` over every source, or None."""
+        counts: Counter = Counter()
+        for stats in self.sources.values():
+            counts.update(stats.skipped)
+        return _summary(counts, "row", "skipped")
+
+    def removed_summary(self) -> str | None:
+        counts = Counter({t: sum(c.values()) for t, c in self.removed.items() if sum(c.values())})
+        return _summary(counts, "example", "removed by transforms")
+
+    def skip_warnings(self) -> list[str]:
+        """One console line per source that skipped rows (``on_error: skip``): how many, why, where."""
+        out = []
+        for name, stats in sorted(self.sources.items()):
+            summary = _summary(stats.skipped, "row", "skipped")
+            if summary:
+                first = min(stats.skipped_rows, key=lambda r: (r["file"], r["line"] or 0), default=None)
+                where = f"; first at {Location(first['file'], first['line'])}" if first else ""
+                out.append(f"source '{name}' (on_error: skip): {summary}{where}")
+        return out
 
     # ---- transforms ----------------------------------------------------------------------
     def remove(self, transform: str, reason: str, example: Any = None) -> None:
@@ -118,6 +146,23 @@ class BuildContext:
         self.warnings.append(message)
 
 
+def reason_key(reason: str) -> str:
+    """What a skipped row is counted under: the check name before ``: ``, without the row's own
+    values (quoted text, numbers in parentheses), so one reason is one count."""
+    key = re.sub(r"'[^']*'", "'...'", reason)
+    return key.split(": ")[0].split(" (")[0].split(";")[0].strip()
+
+
+def _summary(counts: Counter, noun: str, verb: str, shown: int = 5) -> str | None:
+    total = sum(counts.values())
+    if not total:
+        return None
+    what = f"{noun if total == 1 else noun + 's'} {verb}"
+    parts = [f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    more = f", {len(parts) - shown} more reasons" if len(parts) > shown else ""
+    return f"{total} {what}: {', '.join(parts[:shown])}{more}"
+
+
 def merge_context(target: BuildContext, part: BuildContext) -> None:
     """Fold a shard's bookkeeping into ``target`` (parallel validation)."""
     for name, stats in part.sources.items():
@@ -129,6 +174,7 @@ def merge_context(target: BuildContext, part: BuildContext) -> None:
         into.examples += stats.examples
         into.examples_skipped += stats.examples_skipped
         into.skipped.update(stats.skipped)
+        into.checks.update(stats.checks)
         into.dropped.update(stats.dropped)
         into.skipped_rows = sorted(into.skipped_rows + stats.skipped_rows,
                                    key=lambda r: (r["file"], r["line"] or 0))[:MAX_LISTED]  # the first ones, as serially

@@ -51,7 +51,7 @@ def open_text(path: Path, encoding: str = "auto", *, shown: str | None = None) -
             raise DataError([Problem(Location(shown), f"unknown encoding '{encoding}'")]) from None
         if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
             encoding = "utf-8-sig"  # a BOM is never content
-        bom_problem = _missing_bom(path, encoding)
+        bom_problem = missing_bom(path, encoding)
         if bom_problem:
             raise DataError([Problem(Location(shown, 1), bom_problem)])
     raw = open(path, "rb")  # noqa: SIM115 - handed to the caller inside the TextIOWrapper
@@ -62,7 +62,7 @@ _BOMS = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
          "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
 
 
-def _missing_bom(path: Path, encoding: str) -> str | None:
+def missing_bom(path: Path, encoding: str) -> str | None:
     """``utf-16``/``utf-32`` (no byte order given) need a byte-order mark to be read as a stream."""
     name = codecs.lookup(encoding).name
     if name not in _BOMS:
@@ -75,8 +75,47 @@ def _missing_bom(path: Path, encoding: str) -> str | None:
             f"{name}-le or {name}-be (or auto)")
 
 
-def decode_error(shown: str, line: int, encoding: str, exc: UnicodeDecodeError) -> Problem:
+def decode_error(shown: str, line: int, encoding: str, exc: UnicodeDecodeError, col: int | None = None) -> Problem:
     return Problem(
-        Location(shown, line),
+        Location(shown, line, col),
         f"cannot decode as {encoding} ({exc.reason}); set `encoding:` on the source",
     )
+
+
+def locate_decode_error(path: Path, encoding: str, shown: str) -> Problem | None:
+    """The first byte of ``path`` that ``encoding`` cannot decode, at its line and column
+    (lines as a universal-newline text stream counts them), or None when it all decodes.
+
+    A text stream decodes ahead in chunks, so where it raises says nothing about the line:
+    this rereads the file with an incremental decoder, counting the lines decoded before."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line, column, last = 1, 1, ""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_SNIFF_BYTES):
+            state = decoder.getstate()
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                # exc.object is the decoder's pending bytes + this chunk: decode what precedes the error
+                decoder.setstate((b"", state[1]))
+                try:
+                    text = decoder.decode(exc.object[:exc.start])
+                except UnicodeDecodeError:
+                    text = ""
+                line, column, last = _advance(line, column, last, text)
+                return decode_error(shown, line, encoding, exc, column)
+            line, column, last = _advance(line, column, last, text)
+    return None
+
+
+def _advance(line: int, column: int, last: str, text: str) -> tuple[int, int, str]:
+    """(line, column, last character) after ``text``; CR LF, CR and LF each end a line."""
+    if last == "\r" and text.startswith("\n"):
+        text, last = text[1:], "\n"  # the LF of a CR LF split across two reads: the line was counted
+    if not text:
+        return line, column, last
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    if breaks:
+        tail = max(text.rfind("\n"), text.rfind("\r"))
+        return line + breaks, len(text) - tail, text[-1]
+    return line, column + len(text), text[-1]

@@ -107,7 +107,6 @@ def _validate_shard(args: tuple[str, int, int]) -> ShardPart:
 
 
 def _shard_validator(validator, count: int) -> None:
-    validator.output_lines = False  # output line numbers are only known globally
     validator.max_shown = max(1, validator.max_shown // count)
 
 

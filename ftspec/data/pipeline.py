@@ -199,9 +199,8 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
             errors = [*errors, *(spec.problem(("transforms", int(label.split("[")[1].split("]")[0])),
                                               f"{label.rsplit('.', 1)[1]}: {n} model call(s) not made yet; `ftspec build` makes them "
                                               "(`ftspec plan` shows their cost)") for label, n in pending.items())]
-        ctx.problems.extend(errors)
-        ctx.warnings.extend(warnings)
-        ctx.raise_if_problems()
+        ctx.warnings.extend(ctx.skip_warnings() + _template_notes(run.template) + warnings)
+        ctx.raise_if_problems(then=errors)  # the dataset-level errors after the rows behind them
         ok = True
     finally:
         shas = {split: w.finish(keep=ok) for split, w in writers.items()}
@@ -222,6 +221,16 @@ def finish_run(spec: Spec, run: Run, out_dir: Path | None) -> DatasetResult:
         warnings=list(ctx.warnings),
         token_values={s: writers[s].tokens for s in SPLITS},
     )
+
+
+def _template_notes(template) -> list[str]:
+    """The changes the template made on its own (completion: separator, space, stop), counted."""
+    changes = getattr(template, "changes", None)
+    if not changes:
+        return []
+    parts = ", ".join(f"{change} to {n}" for change, n in sorted(changes.items()))
+    return [f"the {template.kind} template changed records as the legacy format needs: {parts} "
+            "(manifest.json: template_changes)"]
 
 
 def _render(examples: Iterable[Example], template, ctx: BuildContext, on_error: dict[str, str]) -> Iterator[Rendered]:
@@ -281,6 +290,7 @@ def _manifest(spec, ctx, writers, shas, counter, template) -> dict[str, Any]:
         "removed_examples": dict(sorted(ctx.removed_examples.items())),
         "counters": {g: dict(sorted(c.items())) for g, c in sorted(ctx.counters.items())},
         "template": {"kind": template.kind, **spec.template},
+        "template_changes": dict(sorted(getattr(template, "changes", {}).items())),
         "split": spec.split,
         "tokens": {
             "tokenizer": counter.name,

@@ -1,8 +1,8 @@
 """Dataset validation on every build: OpenAI's chat data-prep checks and the legacy
 ``prepare_data`` checks for prompt/completion data, on the records exactly as written.
 
-Every per-example problem names the source row and the output line, e.g.
-``data/chats.jsonl:12: missing_content: message 2 (assistant) has no content (train.jsonl:7)``.
+Every per-example problem names the source row and the split it went to, e.g.
+``data/chats.jsonl:12: missing_content: message 2 (assistant) has no content (train split)``.
 A source with ``on_error: skip`` has such examples skipped and counted instead.
 """
 
@@ -73,17 +73,27 @@ def message_problems(index: int, message: dict[str, Any]) -> list[tuple[str, str
     if "role" not in message:
         out.append(("message_missing_key", f"{what} has no 'role'"))
     if "content" not in message and not calls:
-        out.append(("message_missing_key", f"{what} has no 'content'"))
+        # counted under both checks, as OpenAI's data-prep notebook counts it
+        out.append(("message_missing_key", f"{what} has no 'content' key"))
+        out.append(("missing_content", f"{what} has no content"))
     for key in sorted(set(message) - MESSAGE_KEYS):
         out.append(("message_unrecognized_key", f"{what} has an unrecognized key '{key}'"))
     if "role" in message and role not in ROLES:
         out.append(("unrecognized_role", f"{what} has an unrecognized role {role!r} (use system, user, assistant or tool, or map it with `template.roles`)"))
     content = message.get("content")
-    if "content" in message and ((not content and not calls) or (content is not None and not isinstance(content, str | list))):
+    if content is not None and not isinstance(content, str | list):
+        out.append(("missing_content", f"{what}: 'content' must be a string (or a list of content parts), "
+                                       f"got {_json_type(content)}"))
+    elif "content" in message and not content and not calls:
         out.append(("missing_content", f"{what} has no content"))
     if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool) or role != "assistant"):
         out.append(("invalid_weight", f"{what}: 'weight' must be 0 or 1, on assistant messages only"))
     return out
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 @dataclass
@@ -117,18 +127,20 @@ class DatasetValidator:
         info = lookup(spec.base_model)
         self.limit: int | None = info.context_limit if info else None
         self.lines = {"train": 0, "validation": 0}
-        self.output_lines = True  # name the output line; off for a shard of a parallel run
         self.max_shown = MAX_SHOWN_ERRORS  # a shard of a parallel run shows its share
         self.shown_errors = 0
         self.hidden_errors = 0
         self.missing_system = Tally()
         self.missing_user = Tally()
+        self.untrained = Tally()  # examples whose every assistant message has weight 0
         self.over_limit_estimates = 0
         # completion-only state (bounded: digests and two prefixes)
         self.digests: set[bytes] = set()
         self.duplicates = Tally()
         self.prompt_prefix: str | None = None
         self.completion_prefix: str | None = None
+        self.completion_suffix: str | None = None  # shared ending of the completions, before the stop
+        self.suffix_repeats = 0  # completions holding that ending more than once
         self.first_prompt: str | None = None
         self.first_completion: str | None = None
         self.same_prompt = self.same_completion = True
@@ -145,7 +157,8 @@ class DatasetValidator:
             self.ctx.bad_row(origin.source, "skip", origin.file, origin.line, reasons[0], also=reasons[1:])
             return False
         self.lines[item.split] += 1
-        where = f" ({item.split}.jsonl:{self.lines[item.split]})" if self.output_lines else ""
+        # the split, never an output line: a dataset with errors writes no file to look in
+        where = f" ({item.split} split)"
         for check, detail in problems:
             self._error(Problem(Location(origin.file, origin.line), f"{check}: {detail}{where}"))
         if self.method == "dpo" and is_preference(item.record) and isinstance(item.record.get("input"), dict):
@@ -184,11 +197,15 @@ class DatasetValidator:
                  "or add the transform `max_tokens: {action: drop}`")]
 
     def _chat_stats(self, record: dict[str, Any], origin: Origin) -> None:
-        roles = {m.get("role") for m in record.get("messages") or [] if isinstance(m, dict)}
+        messages = [m for m in record.get("messages") or [] if isinstance(m, dict)]
+        roles = {m.get("role") for m in messages}
         if "system" not in roles:
             self._note(self.missing_system, origin)
         if "user" not in roles:
             self._note(self.missing_user, origin)
+        weights = [m.get("weight", 1) for m in messages if m.get("role") == "assistant"]
+        if weights and all(w == 0 for w in weights):
+            self._note(self.untrained, origin)
 
     @staticmethod
     def _note(tally: Tally, origin: Origin) -> None:
@@ -222,10 +239,16 @@ class DatasetValidator:
         if digest in self.digests:
             self._note(self.duplicates, origin)
         self.digests.add(digest)
+        stop = self.template.stop[0]
+        body = completion[: -len(stop)] if stop and completion.endswith(stop) else completion
         if self.first_prompt is None:
             self.first_prompt, self.first_completion = prompt, completion
             self.prompt_prefix, self.completion_prefix = prompt, completion
+            self.completion_suffix = body
             return
+        suffix = self.completion_suffix = _common_suffix(self.completion_suffix or "", body)
+        if suffix and body.count(suffix) > 1:
+            self.suffix_repeats += 1
         self.same_prompt &= prompt == self.first_prompt
         self.same_completion &= completion == self.first_completion
         self.prompt_prefix = _common_prefix(self.prompt_prefix or "", prompt)
@@ -236,7 +259,7 @@ class DatasetValidator:
         """What ``finish`` needs from one shard (picklable)."""
         return {"lines": dict(self.lines), "hidden_errors": self.hidden_errors,
                 "missing_system": self.missing_system, "missing_user": self.missing_user,
-                "over_limit_estimates": self.over_limit_estimates}
+                "untrained": self.untrained, "over_limit_estimates": self.over_limit_estimates}
 
     def merge_shard_state(self, state: dict[str, Any]) -> None:
         for split, n in state["lines"].items():
@@ -244,6 +267,7 @@ class DatasetValidator:
         self.hidden_errors += state["hidden_errors"]
         self.missing_system.merge(state["missing_system"])
         self.missing_user.merge(state["missing_user"])
+        self.untrained.merge(state["untrained"])
         self.over_limit_estimates += state["over_limit_estimates"]
 
     # ---- whole dataset --------------------------------------------------------------------
@@ -263,21 +287,22 @@ class DatasetValidator:
 
         limits = provider_dataset_limits(self.spec.provider)  # what the service publishes
         low, high = limits.get("min_examples"), limits.get("max_examples")
+        why = self._rows_note()
         if low is not None and n < low:
-            errors.append(Problem(spec_loc, f"only {n} training examples; provider '{self.spec.provider}' "
+            errors.append(Problem(spec_loc, f"only {n} training examples{why}; provider '{self.spec.provider}' "
                                             f"needs at least {low}"))
         if high is not None and n > high:
             errors.append(Problem(spec_loc, f"{n:,} training examples; provider '{self.spec.provider}' "
                                             f"takes at most {high:,}"))
         needs_minimum = self.kind == "completion" or self.spec.provider in REMOTE_PROVIDERS
         if needs_minimum and n < MIN_EXAMPLES:
-            errors.append(Problem(spec_loc, f"only {n} training examples; fine-tuning needs at least {MIN_EXAMPLES}"))
+            errors.append(Problem(spec_loc, f"only {n} training examples{why}; fine-tuning needs at least {MIN_EXAMPLES}"))
         elif n < FEW_EXAMPLES:
             warnings.append(f"{n} training examples; at least {FEW_EXAMPLES} (ideally a few hundred) usually train better")
         if self.kind == "chat":
             warnings += self._chat_warnings()
         else:
-            errors_c, warnings_c = self._completion_findings(spec_loc, n)
+            errors_c, warnings_c = self._completion_findings(spec_loc, n, why)
             errors += errors_c
             warnings += warnings_c
         if self.limit is None:
@@ -290,19 +315,33 @@ class DatasetValidator:
             warnings.append(no_validation)
         return errors, warnings
 
+    def _rows_note(self) -> str:
+        """Why the dataset is smaller than its files: rows skipped (by reason), examples removed,
+        or the row errors listed before the dataset-level ones."""
+        notes = [note for note in (self.ctx.skipped_summary(), self.ctx.removed_summary()) if note]
+        rows = len({p.location for p in self.ctx.problems}) + self.hidden_errors
+        if rows:
+            notes.append(f"{rows} row{'s' if rows > 1 else ''} with errors listed above")
+        return f" ({'; '.join(notes)})" if notes else ""
+
     def _chat_warnings(self) -> list[str]:
         out = []
         for tally, what in ((self.missing_system, "system"), (self.missing_user, "user")):
             if tally.count:
                 out.append(f"{tally.count} examples have no {what} message (first: {tally.first})")
+        n = self.untrained.count
+        if n:
+            out.append(f"{n} example{' has' if n == 1 else 's have'} weight 0 on every assistant message and "
+                       f"train{'s' if n == 1 else ''} nothing (first: {self.untrained.first}); "
+                       "set weight 1 on the turns to learn")
         return out
 
-    def _completion_findings(self, spec_loc: Location, n: int) -> tuple[list[Problem], list[str]]:
+    def _completion_findings(self, spec_loc: Location, n: int, why: str) -> tuple[list[Problem], list[str]]:
         errors, warnings = [], []
         if n > 1 and self.same_prompt:
-            errors.append(Problem(spec_loc, "all prompts are identical; the model cannot learn what to answer"))
+            errors.append(Problem(spec_loc, f"all {n} prompts are identical{why}; the model cannot learn what to answer"))
         if n > 1 and self.same_completion:
-            errors.append(Problem(spec_loc, "all completions are identical; this is not a useful fine-tune"))
+            errors.append(Problem(spec_loc, f"all {n} completions are identical{why}; this is not a useful fine-tune"))
         if self.duplicates.count:
             warnings.append(f"{self.duplicates.count} examples repeat an earlier prompt and completion (first: {self.duplicates.first}); add the `dedupe` transform")
         if n > 1 and self.prompt_prefix and len(self.prompt_prefix) > COMMON_PROMPT_PREFIX and not self.same_prompt:
@@ -310,7 +349,23 @@ class DatasetValidator:
         prefix = (self.completion_prefix or "")[1:]
         if n > 1 and len(prefix) >= COMMON_COMPLETION_PREFIX and not self.same_completion:
             warnings.append(f"all completions start with the same {len(prefix)} characters {prefix[:40]!r}; consider removing the shared prefix")
+        suffix, stop = self.completion_suffix or "", self.template.stop[0]
+        # the legacy tool's check: an ending every completion shares is a stop in disguise (one
+        # punctuation mark ending every sentence is not)
+        if n > 1 and not self.same_completion and suffix.strip(" ") and (len(suffix) > 1 or suffix.isspace()):
+            many = self.suffix_repeats
+            repeats = (f", and {many} hold{'s' if many == 1 else ''} it more than once, so it is no unique stop"
+                       if many else f"; if it is your data's own stop, set `template.stop: {suffix!r}`")
+            warnings.append(f"all completions end with {suffix[-40:]!r} before the stop {stop!r}{repeats}")
         return errors, warnings
+
+
+def _common_suffix(a: str, b: str) -> str:
+    limit = min(len(a), len(b))
+    i = 0
+    while i < limit and a[-1 - i] == b[-1 - i]:
+        i += 1
+    return a[len(a) - i:]
 
 
 def _common_prefix(a: str, b: str) -> str:

@@ -96,12 +96,17 @@ def _shown(path: Path, spec) -> str:
 
 def read_case_file(path: Path, shown: str) -> list[tuple[Any, Location]]:
     """``[(raw case, location)]`` from a .jsonl, .yaml/.yml or .csv file."""
+    from ftspec.spec.loader import byte_location
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CaseError([Problem(Location(shown), "eval cases file not found")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CaseError([Problem(Location(shown), f"not UTF-8 text ({exc.reason})")]) from None
+        raise CaseError([Problem(byte_location(shown, raw, exc.start),
+                                 f"not UTF-8 text ({exc.reason}, byte 0x{raw[exc.start]:02x})")]) from None
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         return _read_jsonl(text, shown)

@@ -235,16 +235,28 @@ class SpecGraph:
         already hold (``reused``), so no second upload is paid."""
         recorded = self.state.task(self.spec.name, "upload")
         wanted = self.upload_inputs(shas)
-        if recorded is not None and recorded["inputs"] == wanted:
+        gone = self._local_uploads_missing(wanted)
+        if recorded is not None and recorded["inputs"] == wanted and not gone:
             return Check(True)
         reused = {}
         for split, inputs in wanted.items():
             receipt = self.state.receipt(self.scope, "uploads", inp.idempotency_key(inputs))
-            if receipt:
+            if receipt and split not in gone:
                 reused[split] = receipt["file_id"]
         complete = len(reused) == len(wanted)
-        return Check(False, ["never uploaded" if recorded is None else "dataset sha changed"],
-                     reuse=", ".join(reused.values()) if complete else None, reused=reused)
+        why = ("never uploaded" if recorded is None else "dataset sha changed" if recorded["inputs"] != wanted
+               else f"uploaded files missing on this machine ({', '.join(gone)})")
+        return Check(False, [why], reuse=", ".join(reused.values()) if complete else None, reused=reused)
+
+    def _local_uploads_missing(self, wanted: dict[str, Any]) -> list[str]:
+        """Splits whose upload a provider on this machine (local) no longer holds (a cleaned
+        store, another user): its receipt then names nothing, so it is uploaded again."""
+        from ftspec.artifacts.sync import has_model_kind
+
+        if not has_model_kind(self.spec):
+            return []
+        return [split for split, inputs in wanted.items()
+                if self.provider.find_file(inp.idempotency_key(inputs)) is None]
 
     def upload_uptodate(self) -> bool:
         return self.upload_check(self._dataset_out()["sha256"]).uptodate
@@ -257,6 +269,8 @@ class SpecGraph:
     def _upload_one(self, split: str, inputs: dict[str, Any]) -> str:
         key = inp.idempotency_key(inputs)
         receipt = self.state.receipt(self.scope, "uploads", key)
+        if receipt is not None and self._local_uploads_missing({split: inputs}):
+            receipt = None  # the receipt names a file this machine's store lost
         if receipt is not None:
             self.echo(f"{self.spec.name}: {split} file already uploaded: {receipt['file_id']}")
             return receipt["file_id"]
@@ -416,9 +430,12 @@ class SpecGraph:
             receipt = self.state.receipt(self.scope, "jobs", recorded["outputs"]["key"])
             if not reasons and receipt is not None and not job_reusable(receipt):  # a failed job is retried
                 reasons.append(f"last job {receipt.get('status')}: a new one will be created")
+            missing = self.model_missing()
+            if missing:
+                reasons.append(missing)
         reuse = None
         if reasons and current is not None and (upload.uptodate or upload.reuse is not None) \
-                and (parent is None or parent.uptodate):
+                and (parent is None or parent.uptodate) and not self.model_missing():
             receipt = self.state.receipt(self.scope, "jobs", inp.idempotency_key(current))
             if receipt and job_reusable(receipt):
                 reuse = f"{receipt['id']} ({receipt.get('status')}) from the run-cache"
@@ -434,10 +451,10 @@ class SpecGraph:
         inputs = self.job_inputs()
         key = inp.idempotency_key(inputs)
         receipt = self.state.receipt(self.scope, "jobs", key)
-        if job_reusable(receipt):
+        if job_reusable(receipt) and not self.model_missing():
             self.echo(f"{self.spec.name}: job already created: {receipt['id']} ({receipt.get('status')})")
             job_id = receipt["id"]
-        else:
+        else:  # pulls a missing local model from a remote, or trains it again
             job_id = self._create_job(key, inputs)
         self.state.save_task(self.spec.name, "job", inputs, {"id": job_id, "key": key})
 
@@ -481,6 +498,19 @@ class SpecGraph:
             integrations=list(job.get("integrations") or []), extras=extras,
             continue_from=inputs.get("parent_model"),
         )
+
+    def model_missing(self) -> str | None:
+        """``"model files missing"`` when the last trained model lives on this machine (local)
+        and its files are not here (another user, a cleaned store), else None."""
+        from ftspec.artifacts.sync import has_model_kind, model_kind
+
+        if not has_model_kind(self.spec):
+            return None
+        recorded = self.state.task(self.spec.name, "wait")
+        model = (recorded or {}).get("outputs", {}).get("fine_tuned_model")
+        if not model or model_kind(self.spec).present(self.provider, model):
+            return None
+        return "model files missing"
 
     def _job_out(self) -> dict[str, Any]:
         recorded = self.state.task(self.spec.name, "job")

@@ -15,7 +15,7 @@ from ftspec.spec.extends import Reader, compose, read_from_disk
 from ftspec.spec.lineage import load_parent
 from ftspec.spec.model import SourceSpec, Spec
 from ftspec.spec.schema import spec_schema, spec_validator
-from ftspec.spec.yamlpos import Path_, Positions, format_path, load_yaml_with_positions
+from ftspec.spec.yamlpos import Path_, Positions, format_path, load_yaml_with_positions, shown_key
 from ftspec.util import is_file, path_problem
 
 
@@ -108,7 +108,8 @@ def _translate(error, pos: Positions) -> list[Problem]:
         allowed = _subschema_properties(error.schema)
         extras = [k for k in error.instance if k not in allowed]
         return [
-            Problem(pos.key(path + (k,)), f"unknown key '{k}'{did_you_mean(k, allowed)}", format_path(path + (k,)))
+            Problem(pos.key(path + (k,)), f"unknown key {_quoted_key(k)}{did_you_mean(k, allowed)}",
+                    format_path(path + (k,)))
             for k in extras
         ]
     if error.validator in ("oneOf", "anyOf") and error.context:
@@ -297,3 +298,8 @@ def review_problems(spec: Spec, check_files: bool) -> list[Problem]:
         return []
     key = ("review",) if isinstance(review, str) else ("review", "path")
     return [spec.problem(key, "review decisions path is a folder")]
+
+
+def _quoted_key(key: str) -> str:
+    shown = shown_key(key)
+    return f"'{key}'" if shown == key else shown  # escaped and quoted already

@@ -380,5 +380,16 @@ def format_path(path: Path_) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + shown_key(str(part))
     return out
+
+
+def shown_key(key: str) -> str:
+    """A key as a message shows it: quoted, with escapes, when it holds a character a reader
+    cannot see (a control character, a non-breaking space) or starts or ends with a space."""
+    if key.strip(" ") == key and all(c.isprintable() and (c == " " or not c.isspace()) for c in key):
+        return key
+    escaped = "".join(c if c.isprintable() and (c == " " or not c.isspace()) else f"\\u{ord(c):04x}"
+                      for c in key)
+    return f'"{escaped}"'
+

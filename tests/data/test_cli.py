@@ -35,7 +35,8 @@ def test_validate_prints_every_located_error(project, capsys):
     code, out, err = run_main(["validate", "spec.yaml"], capsys)
     assert code == 1 and out == ""
     assert err.splitlines() == ["error: data/bad_json.jsonl:3: invalid JSON: Expecting value (column 15)",
-                                "error: spec.yaml:5:1: only 4 training examples; fine-tuning needs at least 10"]
+                                "error: spec.yaml:5:1: only 4 training examples (1 row with errors listed above); "
+                                "fine-tuning needs at least 10"]
 
 
 def test_validate_several_specs_reports_all(project, capsys, tmp_path):
@@ -44,7 +45,7 @@ def test_validate_several_specs_reports_all(project, capsys, tmp_path):
     code, _, err = run_main(["validate", "spec.yaml", "empty.yaml"], capsys)
     assert code == 1
     assert "error: empty.yaml:1:1: spec is empty" in err.splitlines()
-    assert "error: data/bad_no_assistant.jsonl:1: example_missing_assistant_message: example has no assistant message (train.jsonl:1)" in err.splitlines()
+    assert "error: data/bad_no_assistant.jsonl:1: example_missing_assistant_message: example has no assistant message (train split)" in err.splitlines()
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -147,7 +148,7 @@ def test_installed_script_bad_fixture(project, tmp_path):
     result = subprocess.run([str(FTSPEC), "validate", "spec.yaml"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
-        "error: data/bad_missing_content.jsonl:1: missing_content: message 2 (assistant) has no content (train.jsonl:1)")
+        "error: data/bad_missing_content.jsonl:1: missing_content: message 2 (assistant) has no content (train split)")
     assert "Traceback" not in result.stderr
 
 

@@ -73,7 +73,8 @@ def test_skip_counts_reasons_in_manifest(project):
     path = project.chat("bad_missing_messages.jsonl", source_extra="    on_error: skip\n")
     with pytest.raises(DataError) as info:  # one good example left: below OpenAI's minimum
         build_dataset(load_spec(path), None)
-    assert [str(p) for p in info.value.problems] == ["spec.yaml:5:1: only 1 training examples; fine-tuning needs at least 10"]
+    assert [str(p) for p in info.value.problems] == [
+        "spec.yaml:5:1: only 1 training examples (2 rows skipped: 2 missing_messages_list); fine-tuning needs at least 10"]
     project.data("good_chat.jsonl")
     path = project.spec("  - path: data/bad_missing_messages.jsonl\n    format: chat_jsonl\n    on_error: skip\n"
                         "  - path: data/good_chat.jsonl\n    format: chat_jsonl\n")

@@ -29,15 +29,15 @@ def errors(spec_path) -> list[str]:
     ("bad_weight.jsonl", "invalid_weight: message 2 (assistant): 'weight' must be 0 or 1, on assistant messages only"),
 ])
 def test_notebook_checks_are_located(project, fixture, expected):
-    assert errors(project.chat(fixture)) == [f"data/{fixture}:1: {expected} (train.jsonl:1)"]
+    assert errors(project.chat(fixture)) == [f"data/{fixture}:1: {expected} (train split)"]
 
 
-def test_output_line_counts_per_split(project):
+def test_an_error_names_the_split_not_an_unwritten_output_line(project):
     project.data("good_chat.jsonl", "bad_no_assistant.jsonl")
     path = project.spec("  - path: data/good_chat.jsonl\n    format: chat_jsonl\n"
                         "  - path: data/bad_no_assistant.jsonl\n    format: chat_jsonl\n    split: validation\n")
     assert errors(path) == ["data/bad_no_assistant.jsonl:1: example_missing_assistant_message: "
-                            "example has no assistant message (validation.jsonl:1)"]
+                            "example has no assistant message (validation split)"]
 
 
 def test_role_mapping_fixes_unrecognized_role(project):
@@ -72,7 +72,7 @@ def test_over_limit_is_an_error(project, tmp_path):
     path = project.spec("  - path: data/long.jsonl\n    format: chat_jsonl\n", base_model="gpt-3.5-turbo-0613")
     assert errors(path) == [
         "data/long.jsonl:4: over_limit: example has 5013 tokens, over the 4096-token per-example limit of "
-        "gpt-3.5-turbo-0613 (it would be truncated); shorten it or add the transform `max_tokens: {action: drop}` (train.jsonl:4)"
+        "gpt-3.5-turbo-0613 (it would be truncated); shorten it or add the transform `max_tokens: {action: drop}` (train split)"
     ]
     path = project.spec("  - path: data/long.jsonl\n    format: chat_jsonl\n", base_model="gpt-3.5-turbo-0613",
                         extra="transforms:\n  - max_tokens: {action: drop}\n")
@@ -107,14 +107,15 @@ def test_completion_duplicates_and_identical(project, tmp_path):
     with pytest.raises(DataError) as info:
         build_dataset(load_spec(tmp_path / "spec.yaml"), None)
     assert [str(p) for p in info.value.problems] == [
-        "spec.yaml:5:1: all completions are identical; this is not a useful fine-tune",
-        "spec.yaml:5:1: all prompts are identical; the model cannot learn what to answer",
+        "spec.yaml:5:1: all 12 prompts are identical; the model cannot learn what to answer",
+        "spec.yaml:5:1: all 12 completions are identical; this is not a useful fine-tune",
     ]
 
 
 def test_separator_inside_prompt_is_refused(project, tmp_path):
     (tmp_path / "data").mkdir()
-    rows = [json.dumps({"prompt": f"p{i}" + ("\n\n###\n\n" if i == 2 else ""), "completion": f"c{i}"}) for i in range(12)]
+    # inside the prompt (a prompt that only ends with it was prepared for the legacy tool: kept)
+    rows = [json.dumps({"prompt": f"p{i}" + ("\n\n###\n\nmore" if i == 2 else ""), "completion": f"c{i}"}) for i in range(12)]
     (tmp_path / "data" / "sep.jsonl").write_text("\n".join(rows) + "\n")
     project.spec("  - path: data/sep.jsonl\n    format: completion_jsonl\n", base_model="davinci-002", template="  type: completion")
     assert errors(tmp_path / "spec.yaml") == [

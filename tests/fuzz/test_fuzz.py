@@ -2,7 +2,7 @@
 source format must keep the contract — exit 0 or 1 (never 70, never a traceback), every error
 line located (``file:LINE[:COL]``), strict ``--json``, balanced row books.
 
-Derandomized (a fixed seed per test), at most ~60 examples per target; the long run is
+Derandomized (a fixed seed per test), 200 examples per target; the long run is
 ``benchmarks/fuzz.py --minutes N``. Inputs it finds go to ``tests/fuzz/regressions/``.
 """
 
@@ -26,7 +26,7 @@ from ftspec.testing.messy import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = sorted((REPO / "specs").glob("*.yaml"))
-BOUNDED = settings(max_examples=40, derandomize=True, deadline=None, database=None,
+BOUNDED = settings(max_examples=200, derandomize=True, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -57,7 +57,7 @@ def test_mutated_data_files_keep_the_contract(sample, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     original = SAMPLES[sample][1]
 
-    @settings(BOUNDED, max_examples=60)
+    @BOUNDED
     @given(st.randoms(use_true_random=False))
     def case(rng):
         data = mutate_bytes(original, rng)
@@ -78,7 +78,10 @@ def test_spec_regressions(path, mirror_root, monkeypatch):
 
 @pytest.mark.parametrize("path", sorted((REGRESSIONS / "data").glob("*")), ids=lambda p: p.name)
 def test_data_regressions(path, tmp_path, monkeypatch):
-    """File names are ``<sample>-<digest>.<ext>``: the sample format they mutate."""
+    """File names are ``<sample>-<digest>[@<encoding>].<ext>``: the sample format they mutate
+    and the ``encoding:`` the source said (as ``benchmarks/fuzz.py`` saves them)."""
     monkeypatch.chdir(tmp_path)
-    sample = path.name.rsplit("-", 1)[0]
-    assert check_data_case(tmp_path, sample, path.read_bytes(), cli=True) == []
+    base, _, encoding = path.stem.partition("@")
+    sample = base.rsplit("-", 1)[0]
+    assert sample in SAMPLES
+    assert check_data_case(tmp_path, sample, path.read_bytes(), cli=True, encoding=encoding or None) == []

@@ -18,6 +18,9 @@ class ModelArtifact(Protocol):
     def collect(self, provider: Any, model_id: str) -> Tree | None:
         """The files of ``model_id`` on this machine, or None when it is not here."""
 
+    def present(self, provider: Any, model_id: str) -> bool:
+        """Whether ``model_id``'s files are on this machine (cheap: nothing is hashed)."""
+
     def install(self, provider: Any, model_id: str, files: dict[str, Path]) -> None:
         """Put pulled, verified files (relative path -> temp file) in place, atomically."""
 

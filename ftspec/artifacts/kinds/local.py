@@ -62,6 +62,10 @@ class LocalModelArtifact:
                 files[f"model/{path.relative_to(model_dir).as_posix()}"] = path
         return Tree.of(files)
 
+    def present(self, provider: Any, model_id: str) -> bool:
+        job_id = _job_id(model_id)
+        return job_id is not None and provider.store.manifest(job_id) is not None
+
     def install(self, provider: Any, model_id: str, files: dict[str, Path]) -> None:
         store = provider.store
         job_id = _job_id(model_id)

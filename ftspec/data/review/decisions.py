@@ -47,15 +47,17 @@ def decisions_path(spec: Spec) -> Path:
 
 def load_decisions(path: Path) -> dict[str, Decision]:
     """Parse and check a decisions file; every problem is a located ``DataError``."""
-    from ftspec.spec.loader import display_path
+    from ftspec.spec.loader import byte_location, display_path
 
     shown = display_path(path)
     if not path.exists():
         return {}
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError([Problem(Location(shown), f"not UTF-8 text ({exc.reason})")]) from None
+        raise DataError([Problem(byte_location(shown, raw, exc.start),
+                                 f"not UTF-8 text ({exc.reason}, byte 0x{raw[exc.start]:02x})")]) from None
     return parse_decisions(text, shown)
 
 

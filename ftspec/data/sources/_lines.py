@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftspec.data.encoding import decode_error, detect_encoding, open_text
+from ftspec.data.encoding import (
+    decode_error,
+    detect_encoding,
+    locate_decode_error,
+    missing_bom,
+    open_text,
+)
 from ftspec.errors import DataError, Location, Problem
 
 if TYPE_CHECKING:
@@ -26,10 +32,15 @@ def resolve_encoding(source: Source, path: Path) -> str:
     encoding = source.source.encoding
     if encoding == "auto":
         return detect_encoding(path)
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise DataError([Problem(Location(source.shown(path)), f"unknown encoding '{encoding}'")]) from None
+    from ftspec.data.sources import encoding_problem
+
+    problem = encoding_problem(encoding)
+    if problem:  # the spec check refuses it first; this keeps a direct read located too
+        raise DataError([source.spec.problem(("sources", source.source.index, "encoding"), problem)])
+    bom = missing_bom(path, encoding)
+    if bom:  # every reader, streamed or whole (json), refuses a BOM-less utf-16/32 the same way
+        raise DataError([Problem(Location(source.shown(path), 1), bom)])
+    name = codecs.lookup(encoding).name
     return "utf-8-sig" if name == "utf-8" else encoding  # a BOM is never content
 
 
@@ -81,7 +92,8 @@ def _read_text_lines(path: Path, encoding: str, shown: str) -> Iterator[tuple[in
             for number, line in enumerate(fh, 1):
                 yield number, (line.rstrip("\n").lstrip("\ufeff") if line.strip() else None)
         except UnicodeDecodeError as exc:
-            raise DataError([decode_error(shown, number + 1, used, exc)]) from None
+            found = locate_decode_error(path, used, shown)  # the stream decodes ahead of the lines
+            raise DataError([found or decode_error(shown, number + 1, used, exc)]) from None
 
 
 MAX_JSON_DEPTH = 64

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from ftspec.data.encoding import decode_error, open_text
+from ftspec.data.encoding import decode_error, locate_decode_error, open_text
 from ftspec.data.records import Example
 from ftspec.data.shaping import SHAPING_OPTIONS, Message, Shaper, parse_duration
 from ftspec.data.sources import Source
+from ftspec.data.sources._lines import resolve_encoding
 from ftspec.errors import DataError
 
 
@@ -40,13 +41,15 @@ class SpeakerSource(Source):
 
     def _read_file(self, path: Path) -> Iterator[Message]:
         shown = self.shown(path)
-        fh, encoding = open_text(path, self.source.encoding, shown=shown)
+        fh, encoding = open_text(path, resolve_encoding(self, path), shown=shown)
         reader = LineCounter(fh)
         try:
             with fh:
                 yield from self._parse(reader, shown)
         except UnicodeDecodeError as exc:
-            raise DataError([decode_error(shown, reader.line + 1, encoding, exc)]) from None
+            # the stream decodes ahead, so reader.line is not where the bad byte is
+            found = locate_decode_error(path, encoding, shown)
+            raise DataError([found or decode_error(shown, reader.line + 1, encoding, exc)]) from None
 
     def _parse(self, reader: LineCounter, shown: str) -> Iterator[Message]:
         """The messages of one file, read through ``reader`` (which counts lines)."""

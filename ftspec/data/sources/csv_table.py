@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ftspec.data.encoding import decode_error, open_text
+from ftspec.data.encoding import decode_error, locate_decode_error, open_text
 from ftspec.data.records import Example
 from ftspec.data.sources import SOURCES, Source
 from ftspec.data.sources._lines import resolve_encoding
@@ -51,7 +51,6 @@ class CsvSource(Source):
         fh, encoding = open_text(path, resolve_encoding(self, path), shown=shown)
         delimiter = (self.source.options.get("options") or {}).get("delimiter") or (
             "\t" if path.suffix.lower() == ".tsv" else ",")
-        line = 0
         self._record_start = 1
         with fh:
             try:
@@ -70,7 +69,7 @@ class CsvSource(Source):
                 else:
                     yield from self._conversations(rows, shown, "conversation" in index)
             except UnicodeDecodeError as exc:
-                raise DataError([decode_error(shown, line + 1, encoding, exc)]) from None
+                raise DataError([locate_decode_error(path, encoding, shown) or decode_error(shown, 1, encoding, exc)]) from None
             except csv.Error as exc:
                 start = self._record_start
                 spans = f" (the record starting at line {start} runs to line {reader.line_num})" \

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ftspec.data.encoding import decode_error
+from ftspec.data.encoding import decode_error, locate_decode_error
 from ftspec.data.records import Example
 from ftspec.data.sources import SOURCES, Source
 from ftspec.data.sources._lines import (
@@ -39,7 +39,7 @@ class JsonArraySource(Source):
             text = data.decode(encoding).lstrip("\ufeff")
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
-            raise DataError([decode_error(shown, line, encoding, exc)]) from None
+            raise DataError([locate_decode_error(path, encoding, shown) or decode_error(shown, line, encoding, exc)]) from None
         for line, column, item in self._items(text, shown):
             self.stats.rows_read += 1
             try:

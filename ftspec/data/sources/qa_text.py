@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ftspec.data.encoding import decode_error, open_text
+from ftspec.data.encoding import decode_error, locate_decode_error, open_text
 from ftspec.data.records import Example
 from ftspec.data.sources import SOURCES, Source
+from ftspec.data.sources._lines import resolve_encoding
 from ftspec.errors import DataError
 
 _MARK = re.compile(r"^([QAS])\)\s?(.*)$")
@@ -40,7 +41,7 @@ class QaTextSource(Source):
 
     def _read_file(self, path: Path) -> Iterator[Example]:
         shown = self.shown(path)
-        fh, encoding = open_text(path, self.source.encoding, shown=shown)
+        fh, encoding = open_text(path, resolve_encoding(self, path), shown=shown)
         line_no = 0
         block: list[tuple[int, str]] = []
         try:
@@ -56,7 +57,7 @@ class QaTextSource(Source):
             if block:
                 yield from self._block(block, shown)
         except UnicodeDecodeError as exc:
-            raise DataError([decode_error(shown, line_no + 1, encoding, exc)]) from None
+            raise DataError([locate_decode_error(path, encoding, shown) or decode_error(shown, line_no + 1, encoding, exc)]) from None
 
     def _block(self, lines: list[tuple[int, str]], shown: str) -> Iterator[Example]:
         self.stats.rows_read += 1

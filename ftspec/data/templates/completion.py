@@ -3,10 +3,16 @@
 Follows the legacy fine-tuning rules: a fixed separator ends every prompt and occurs nowhere
 inside one, every completion starts with one space and ends with a fixed stop sequence. A
 conversation becomes a dialogue prompt (``User: …\\nAssistant:``) and the last assistant turn.
+
+Data already prepared for OpenAI's legacy tool (a prompt that ends in the separator, a
+completion that starts with one space and ends in the stop) is kept as it is. Every change the
+template makes on its own (separator or stop appended, a leading space added or leading
+spaces cut to one) is counted in ``changes``: the manifest and the console report them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from ftspec.data.records import Example
@@ -33,6 +39,7 @@ class CompletionTemplate(Template):
         self._prompt = compile_template(options.get("prompt") or "{{ prompt }}")
         system = options.get("system")
         self._system = compile_template(system) if system is not None else None
+        self.changes: Counter[str] = Counter()  # automatic change -> how many records it touched
 
     @classmethod
     def problems(cls, options, spec):
@@ -70,15 +77,28 @@ class CompletionTemplate(Template):
         else:  # a custom prompt template places {{ system }} itself
             text = render_template(self._prompt, "template.prompt", prompt=prompt, system=system,
                                    dialogue=dialogue, name=self.spec.name)
-        if self.separator in text:
-            raise TemplateError(f"prompt contains the separator {self.separator!r}; choose another `template.separator`")
-        return text + self.separator
+        sep = self.separator
+        if text.endswith(sep) and text.count(sep) == 1:
+            return text  # prepared for the legacy tool already: never a second separator
+        if sep in text:
+            raise TemplateError(f"prompt contains the separator {sep!r}; choose another `template.separator`")
+        self.changes["separator appended"] += 1
+        return text + sep
 
     def build_completion(self, completion: str) -> str:
-        text = " " + completion.lstrip(" ")
-        if self._stop in completion:
-            raise TemplateError(f"completion contains the stop sequence {self._stop!r}; choose another `template.stop`")
-        return text + self._stop
+        stop = self._stop
+        prepared = completion.endswith(stop) and completion.count(stop) == 1
+        body = completion[: -len(stop)] if prepared else completion
+        if stop in body:
+            raise TemplateError(f"completion contains the stop sequence {stop!r}; choose another `template.stop`")
+        text = " " + body.lstrip(" ")
+        if not body.startswith(" "):
+            self.changes["leading space added"] += 1
+        elif body.startswith("  "):
+            self.changes["leading spaces cut to one"] += 1
+        if not prepared:
+            self.changes["stop appended"] += 1
+        return text + stop
 
     def render(self, example: Example) -> dict[str, Any]:
         record = example.record

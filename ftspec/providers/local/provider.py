@@ -232,6 +232,8 @@ class LocalProvider(Provider):
             job = self.get_job(job_id)
         except ProviderError:
             return None
+        if job.status == "succeeded" and self.store.manifest(job_id) is None:
+            return None  # its model was deleted from this machine: the job has to run again
         return job if job.status in ACTIVE_STATUSES or job.status == "succeeded" else None
 
     def get_job(self, job_id: str) -> Job:

@@ -125,7 +125,12 @@ def preference(src: str) -> None:
 
 
 if __name__ == "__main__":
+    # no default path: a path on one machine means nothing on another
     if sys.argv[1:2] == ["--preference"]:
-        preference(sys.argv[2] if len(sys.argv) > 2 else "/work/shared/reference/openai-openapi-2025-04.yaml")
+        if len(sys.argv) != 3:
+            sys.exit("usage: python tests/graph/openapi/extract.py --preference path/to/openai-openapi-2025-04.yaml")
+        preference(sys.argv[2])
     else:
-        main(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/reference/openai-openapi-2026-08.yaml")
+        if len(sys.argv) != 2:
+            sys.exit("usage: python tests/graph/openapi/extract.py path/to/openapi.yaml")
+        main(sys.argv[1])
