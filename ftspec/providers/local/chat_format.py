@@ -21,6 +21,7 @@ data, and the completion plus ``<eos>`` for completion data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -271,7 +272,7 @@ def chatml_ollama(default_system: str) -> str:
         '{{- else if or (eq .Role "assistant") (eq .Role "model") }}{{ $role = "assistant" }}{{ end }}'
         + opening +
         "<|im_start|>{{ $role }}\n{{ .Content }}<|im_end|>\n"
-        "{{- end }}"
+        "{{ end }}"
         "<|im_start|>assistant\n"
     )
 
@@ -355,8 +356,6 @@ def format_for(tokenizer) -> ChatFormat:
             and single_token(tokenizer, IM_END) is not None:
         template = getattr(tokenizer, "chat_template", None)
         fmt = ChatFormat("chatml", IM_END, shipped_default_system(template if isinstance(template, str) else None))
-    try:
+    with contextlib.suppress(AttributeError):
         tokenizer._ftspec_chat_format = fmt
-    except AttributeError:
-        pass
     return fmt

@@ -79,7 +79,8 @@ def head_counts(path: Path) -> tuple[int, int]:
     from gguf import GGUFReader
 
     reader = GGUFReader(path)
-    arch = reader.get_field("general.architecture").contents()
+    arch_field = reader.get_field("general.architecture")
+    arch = arch_field.contents() if arch_field is not None else ""
 
     def count(key: str) -> int:
         field = reader.get_field(f"{arch}.{key}")
