@@ -164,9 +164,9 @@ def test_build_trains_evaluates_and_exports_smollm2(project, tokenizer, cli):
     assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
     assert "note: the base model" not in err  # the instruct base ends the training answers on <|im_end|>
 
-    code, _, err = cli(["export", spec, "--format", "peft"])
-    assert code == 0, err
     folder = project / "exports" / "smol-peft"
+    code, _, err = cli(["export", spec, "--format", "peft", "--out", str(folder)])
+    assert code == 0, err
     record = json.loads((folder / "export.json").read_text(encoding="utf-8"))
     assert record["template"]["kind"] == "chatml" and record["stops"] == ["<|im_end|>"]
     assert record["base"]["reference"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -181,9 +181,9 @@ def test_build_trains_evaluates_and_exports_smollm2(project, tokenizer, cli):
     ends = json.loads((folder / "generation_config.json").read_text(encoding="utf-8"))["eos_token_id"]
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") in ends
 
-    code, _, err = cli(["export", spec, "--format", "gguf-lora"])
-    assert code == 0, err
     gguf_dir = project / "exports" / "smol-gguf-lora"
+    code, _, err = cli(["export", spec, "--format", "gguf-lora", "--out", str(gguf_dir)])
+    assert code == 0, err
     gguf_record = json.loads((gguf_dir / "export.json").read_text(encoding="utf-8"))
     assert gguf_record["gguf"]["architecture"] == "llama" and gguf_record["stops"] == ["<|im_end|>"]
     peft = load_file(str(folder / "adapter_model.safetensors"))
