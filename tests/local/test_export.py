@@ -13,7 +13,13 @@ import torch
 from ftspec.cli import main
 from ftspec.providers import get_provider
 from ftspec.providers.base import JobRequest
-from ftspec.providers.local.chat_format import JINJA_CHAT_TEMPLATE, OLLAMA_TEMPLATE, chat_prompt
+from ftspec.providers.local.chat_format import (
+    GEMMA,
+    JINJA_CHAT_TEMPLATE,
+    OLLAMA_TEMPLATE,
+    ChatFormat,
+    chat_prompt,
+)
 
 from .conftest import support_records, write_jsonl
 from .test_jobs import wait_for
@@ -371,9 +377,11 @@ func (w *buffer) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); retur
 """
 
 
-def test_ollama_template_renders_the_training_format_under_go(tmp_path):
+@pytest.mark.parametrize("fmt", [GEMMA, ChatFormat("chatml", "<|im_end|>", 'You are "Smol", a helper\\.')],
+                         ids=["gemma-turns", "chatml"])
+def test_ollama_template_renders_the_training_format_under_go(tmp_path, fmt):
     """The Modelfile TEMPLATE through Go's text/template (the engine Ollama uses) over Ollama's
-    .Messages gives exactly the prompt training used."""
+    .Messages gives exactly the prompt training used, for each chat format."""
     import subprocess
 
     go = shutil.which("go")
@@ -389,10 +397,10 @@ def test_ollama_template_renders_the_training_format_under_go(tmp_path):
         [{"role": "user", "content": "tool?"}, {"role": "tool", "content": "{\"ok\": 1}"}],
     ]
     (tmp_path / "main.go").write_text(GO_RENDER)
-    payload = json.dumps({"Template": OLLAMA_TEMPLATE,
+    payload = json.dumps({"Template": fmt.ollama,
                           "Cases": [[{"Role": m["role"], "Content": m["content"]} for m in c] for c in conversations]})
     env = {**__import__("os").environ, "GOCACHE": str(tmp_path / "gocache"), "GO111MODULE": "off"}
     done = subprocess.run([go, "run", str(tmp_path / "main.go")], input=payload, capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [chat_prompt(c) for c in conversations]
+    assert json.loads(done.stdout) == [fmt.prompt(c) for c in conversations]

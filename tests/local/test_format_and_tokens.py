@@ -67,7 +67,7 @@ def test_model_info_reads_context_length_from_config(tiny_model):
 @pytest.mark.parametrize(("base", "message"), [
     ("./no/such/folder", "base model folder not found: ./no/such/folder"),
     ("missing.gguf", "base model file not found: missing.gguf"),
-    ("not a model", "unknown local base model 'not a model'; use 'gemma-3-270m', a model folder, a .gguf file or a Hub id"),
+    ("not a model", "unknown local base model 'not a model'; use 'gemma-3-270m' or 'smollm2-135m', a model folder, a .gguf file or a Hub id"),
 ])
 def test_bad_base_model_is_one_line(base, message):
     from ftspec.errors import ProviderError
@@ -142,3 +142,22 @@ def test_tokenizer_that_fails_to_load_is_a_located_error_not_an_estimate(tiny_mo
     assert line.startswith("error: spec.yaml:4:13: base_model: tokenizer for './broken-model'"), out.stderr
     assert reason in line and len(out.stderr.strip().splitlines()) == 1
     assert "estimated" not in out.stdout
+
+
+def test_chatml_jinja_renders_what_training_renders():
+    """The ChatML format's Jinja (exports) against its segments (training), with a default system
+    prompt that needs escaping, developer/tool roles and content parts."""
+    from ftspec.providers.local.chat_format import ChatFormat, render_jinja_template
+
+    fmt = ChatFormat("chatml", "<|im_end|>", 'You are "Smol", a helper\\.')
+    conversations = [
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"},
+         {"role": "assistant", "content": "Yo"}, {"role": "user", "content": "again\nplease"}],
+        [{"role": "developer", "content": "B"}, {"role": "user", "content": [{"type": "text", "text": "q"}]}],
+        [{"role": "user", "content": "tool?"}, {"role": "tool", "content": "{\"ok\": 1}"}],
+    ]
+    for messages in conversations:
+        assert render_jinja_template(fmt.jinja, messages) == fmt.prompt(messages)
+    assert fmt.prompt(conversations[0]) == (
+        '<|im_start|>system\nYou are "Smol", a helper\\.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n')

@@ -1,5 +1,10 @@
 """Rendering records in the model's chat format and tokenising them with a loss mask.
 
+Two formats, chosen per base model from its tokenizer's vocabulary (``format_for``): Gemma's
+turns (below) when it has ``<start_of_turn>``/``<end_of_turn>``, else ChatML when it has
+``<|im_start|>``/``<|im_end|>`` (SmolLM2, Qwen; see ``CHATML``), else Gemma's turns as text,
+which ``stopcheck`` refuses before training (the turn end is not a token generation can stop on).
+
 Gemma's turn format (the GGUF tokenizer carries no chat template)::
 
     <bos><start_of_turn>user
@@ -16,6 +21,7 @@ data, and the completion plus ``<eos>`` for completion data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -72,15 +78,15 @@ def chat_segments(messages: list[dict[str, Any]], *, generation_prompt: bool = F
     return segments
 
 
-def record_segments(record: dict[str, Any], eos_token: str) -> list[tuple[str, bool]]:
+def record_segments(record: dict[str, Any], eos_token: str, fmt: ChatFormat | None = None) -> list[tuple[str, bool]]:
     if "messages" in record:
-        return chat_segments(record["messages"])
+        return (fmt or GEMMA).segments(record["messages"])
     return [(str(record.get("prompt", "")), False), (str(record.get("completion", "")) + eos_token, True)]
 
 
-def chat_prompt(messages: list[dict[str, Any]]) -> str:
+def chat_prompt(messages: list[dict[str, Any]], fmt: ChatFormat | None = None) -> str:
     """The text a chat request is generated from (BOS is added by the tokenizer call)."""
-    return "".join(text for text, _ in chat_segments(messages, generation_prompt=True))
+    return (fmt or GEMMA).prompt(messages)
 
 
 class RecordEncoder:
@@ -93,7 +99,8 @@ class RecordEncoder:
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
-        self.bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+        self.format = format_for(tokenizer)
+        self.bos = special_prefix(tokenizer)
         self.eos_token = tokenizer.eos_token or ""
 
     def _ids(self, texts: list[str]) -> list[list[int]]:
@@ -105,7 +112,7 @@ class RecordEncoder:
         texts, spans = [], []
         for record in records:
             text, ranges = "", []
-            for piece, trainable in record_segments(record, self.eos_token):
+            for piece, trainable in record_segments(record, self.eos_token, self.format):
                 if trainable:
                     ranges.append((len(text), len(text) + len(piece)))
                 text += piece
@@ -121,9 +128,9 @@ class RecordEncoder:
         return out
 
 
-def render_record(record: dict[str, Any], eos_token: str) -> str:
+def render_record(record: dict[str, Any], eos_token: str, fmt: ChatFormat | None = None) -> str:
     """The exact text a training record becomes (without BOS)."""
-    return "".join(piece for piece, _ in record_segments(record, eos_token))
+    return "".join(piece for piece, _ in record_segments(record, eos_token, fmt))
 
 
 class LocalTokenCounter:
@@ -198,3 +205,157 @@ def render_jinja_template(template: str, messages: list[dict[str, Any]], *, bos_
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     return env.from_string(template).render(messages=messages, bos_token=bos_token,
                                             add_generation_prompt=add_generation_prompt)
+
+
+# ---- ChatML (SmolLM2, Qwen) ------------------------------------------------------------------
+# ``<|im_start|>ROLE\n{content}<|im_end|>\n`` per message, in order; system/developer messages
+# are ``system``, assistant/model ``assistant``, every other role ``user``. A base whose shipped
+# template opens with a default system prompt when the first message is not a system message
+# (SmolLM2's: "You are a helpful AI assistant named SmolLM, ...") gets it here too, so training,
+# the evals and every export render what the model was instruction-tuned on. Trainable: an
+# assistant message's content plus its ``<|im_end|>``.
+
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+CHATML_ROLE = {"system": "system", "developer": "system", "assistant": "assistant", "model": "assistant",
+               "user": "user"}
+
+
+def chatml_segments(messages: list[dict[str, Any]], *, default_system: str = "",
+                    generation_prompt: bool = False) -> list[tuple[str, bool]]:
+    segments: list[tuple[str, bool]] = []
+    for i, message in enumerate(messages):
+        role = CHATML_ROLE.get(message.get("role", "user"), "user")
+        if i == 0 and role != "system" and default_system:
+            segments.append((f"{IM_START}system\n{default_system}{IM_END}\n", False))
+        segments.append((f"{IM_START}{role}\n", False))
+        segments.append((f"{content_text(message)}{IM_END}", role == "assistant" and message.get("weight", 1) != 0))
+        segments.append(("\n", False))
+    if generation_prompt:
+        segments.append((f"{IM_START}assistant\n", False))
+    return segments
+
+
+def _jinja_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a double-quoted literal Jinja reads back as ``text``
+
+
+def chatml_jinja(default_system: str) -> str:
+    """The ChatML format as a Hugging Face / vLLM / llama.cpp chat template (no BOS: ChatML
+    tokenizers add none)."""
+    opening = ("{%- if loop.first and role != 'system' -%}{{- '<|im_start|>system\\n' ~ "
+               + _jinja_string(default_system) + " ~ '<|im_end|>\\n' -}}{%- endif -%}") if default_system else ""
+    return (
+        "{%- for message in messages -%}"
+        "{%- set content = message['content'] if message['content'] is string else "
+        "(message['content'] | map(attribute='text') | join('')) -%}"
+        "{%- set role = 'system' if message['role'] in ['system', 'developer'] else "
+        "('assistant' if message['role'] in ['assistant', 'model'] else 'user') -%}"
+        + opening +
+        "{{- '<|im_start|>' ~ role ~ '\\n' ~ content ~ '<|im_end|>\\n' -}}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+    )
+
+
+def _go_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # Go's interpreted string literal syntax
+
+
+def chatml_ollama(default_system: str) -> str:
+    """The ChatML format as an Ollama Modelfile TEMPLATE (Go text/template over .Messages)."""
+    opening = ('{{- if and (eq $i 0) (ne $role "system") }}{{ print "<|im_start|>system\\n" '
+               + _go_string(default_system) + ' "<|im_end|>\\n" }}{{ end }}') if default_system else ""
+    return (
+        "{{- range $i, $m := .Messages }}"
+        '{{- $role := "user" }}'
+        '{{- if or (eq .Role "system") (eq .Role "developer") }}{{ $role = "system" }}'
+        '{{- else if or (eq .Role "assistant") (eq .Role "model") }}{{ $role = "assistant" }}{{ end }}'
+        + opening +
+        "<|im_start|>{{ $role }}\n{{ .Content }}<|im_end|>\n"
+        "{{ end }}"
+        "<|im_start|>assistant\n"
+    )
+
+
+# ---- the format a base model uses -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """One chat format: how messages render (``segments``), the turn end generation stops at,
+    and the same format for other runtimes (``jinja``, ``ollama``)."""
+
+    name: str  # gemma-turns | chatml (recorded in export.json)
+    end: str  # the turn end: what training teaches the model to emit and generation stops on
+    default_system: str = ""
+
+    @property
+    def stops(self) -> list[str]:
+        return [self.end]
+
+    def segments(self, messages: list[dict[str, Any]], *, generation_prompt: bool = False) -> list[tuple[str, bool]]:
+        if self.name == "chatml":
+            return chatml_segments(messages, default_system=self.default_system, generation_prompt=generation_prompt)
+        return chat_segments(messages, generation_prompt=generation_prompt)
+
+    def prompt(self, messages: list[dict[str, Any]]) -> str:
+        return "".join(text for text, _ in self.segments(messages, generation_prompt=True))
+
+    @property
+    def jinja(self) -> str:
+        return chatml_jinja(self.default_system) if self.name == "chatml" else JINJA_CHAT_TEMPLATE
+
+    @property
+    def ollama(self) -> str:
+        return chatml_ollama(self.default_system) if self.name == "chatml" else OLLAMA_TEMPLATE
+
+
+GEMMA = ChatFormat("gemma-turns", END)
+
+
+def single_token(tokenizer, text: str) -> int | None:
+    """The id of ``text`` when the vocabulary holds it as one token (else None)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1 or ids[0] is None or (tokenizer.unk_token_id is not None and ids[0] == tokenizer.unk_token_id):
+        return None
+    return int(ids[0])
+
+
+def special_prefix(tokenizer) -> list[int]:
+    """The ids the tokenizer puts before a text when it adds special tokens (Gemma: ``<bos>``;
+    ChatML tokenizers: none), so training rows start as generation prompts do."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    if plain and full[len(full) - len(plain):] == plain:
+        return list(full[: len(full) - len(plain)])
+    return [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+
+
+def shipped_default_system(template: str | None) -> str:
+    """The system prompt a shipped ChatML template opens with when the conversation has none."""
+    if not template or IM_START not in template:
+        return ""
+    marker = "\x00ftspec\x00"
+    try:
+        text = render_jinja_template(template, [{"role": "user", "content": marker}], add_generation_prompt=False)
+    except Exception:  # noqa: BLE001 - a template we cannot run opens with nothing
+        return ""
+    head = f"{IM_START}system\n"
+    if not text.startswith(head) or f"{IM_END}\n{IM_START}user\n{marker}" not in text:
+        return ""
+    return text[len(head): text.index(f"{IM_END}\n{IM_START}user\n{marker}")]
+
+
+def format_for(tokenizer) -> ChatFormat:
+    """The chat format of the base model whose tokenizer this is (remembered on the tokenizer)."""
+    cached = getattr(tokenizer, "_ftspec_chat_format", None)
+    if isinstance(cached, ChatFormat):
+        return cached
+    fmt = GEMMA
+    if single_token(tokenizer, START) is None and single_token(tokenizer, IM_START) is not None \
+            and single_token(tokenizer, IM_END) is not None:
+        template = getattr(tokenizer, "chat_template", None)
+        fmt = ChatFormat("chatml", IM_END, shipped_default_system(template if isinstance(template, str) else None))
+    with contextlib.suppress(AttributeError):
+        tokenizer._ftspec_chat_format = fmt
+    return fmt

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftspec.providers.base import ChatRequest, ChatResult
-from ftspec.providers.local.chat_format import END, chat_prompt
+from ftspec.providers.local.chat_format import ChatFormat, format_for
 
 DEFAULT_MAX_TOKENS = 256
 BATCH_SIZE = 16  # requests (x n choices) per generate call
@@ -113,14 +113,18 @@ class Engine:
     tokenizer: Any
     device: str
 
+    @property
+    def chat_format(self) -> ChatFormat:
+        return format_for(self.tokenizer)
+
     def prompt_text(self, request: ChatRequest) -> str:
         if request.messages is not None:
-            return chat_prompt(request.messages)
+            return self.chat_format.prompt(request.messages)
         return request.prompt or ""
 
     def stop_ids(self) -> list[int]:
         ids = [self.tokenizer.eos_token_id]
-        end = self.tokenizer.convert_tokens_to_ids(END)
+        end = self.tokenizer.convert_tokens_to_ids(self.chat_format.end)
         if isinstance(end, int) and end != self.tokenizer.unk_token_id:
             ids.append(end)
         return [i for i in ids if i is not None]

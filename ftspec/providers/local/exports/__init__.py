@@ -23,7 +23,6 @@ from ftspec.util import atomic_write_json, atomic_write_text, sha256_file
 
 EXPORT_VERSION = 1
 ALIASES = {"adapter": "peft"}  # old name -> current name (a deprecation note is printed)
-HUB_ID = {"gemma-3-270m": "google/gemma-3-270m"}
 
 
 @dataclass
@@ -47,6 +46,13 @@ class ExportContext:
     @property
     def name(self) -> str:
         return self.model_id.split(":")[3] or "model"
+
+    @property
+    def chat_format(self):
+        """The chat format the model was trained with (its base's)."""
+        from ftspec.providers.local import models
+
+        return models.chat_format(self.manifest["base_model"])
 
 
 class ExportFormat:
@@ -83,8 +89,10 @@ def resolve_format(name: str) -> tuple[str, str | None]:
 
 def base_reference(manifest: dict[str, Any]) -> str:
     """The base model as a teammate names it (a Hub id for the bundled model, not a cache path)."""
+    from ftspec.providers.local.models import BUNDLES
+
     base = manifest["base_model"]
-    return HUB_ID.get(base, manifest.get("base", {}).get("location", base))
+    return BUNDLES[base].hub_id if base in BUNDLES else manifest.get("base", {}).get("location", base)
 
 
 def training_summary(manifest: dict[str, Any]) -> tuple[str, str]:
@@ -105,8 +113,6 @@ def link_or_copy(src: Path, dst: Path) -> None:
 def write_export(provider, model_id: str, fmt: str, out: Path, **options: Any) -> dict[str, Any]:
     """Write ``model_id`` as ``fmt`` into ``out`` (which must not exist or be empty); returns the
     ``export.json`` written there."""
-    from ftspec.providers.local.chat_format import JINJA_CHAT_TEMPLATE, STOPS
-
     cls = EXPORTS.get(fmt)
     manifest = provider.manifest(model_id)  # an unknown model fails before anything is written
     out = Path(out)
@@ -117,6 +123,7 @@ def write_export(provider, model_id: str, fmt: str, out: Path, **options: Any) -
     try:
         ctx = ExportContext(provider, model_id, out, work, dict(options))
         exporter = cls()
+        chat = ctx.chat_format
         info = exporter.write(ctx)
         artifact = work / info["artifact"]
         record: dict[str, Any] = {
@@ -125,8 +132,8 @@ def write_export(provider, model_id: str, fmt: str, out: Path, **options: Any) -
             "model": model_id,
             "base_model": manifest["base_model"],
             "base": {"sha256": manifest.get("base", {}).get("sha256"), "reference": base_reference(manifest)},
-            "template": {"kind": "gemma-turns", "chat_template": JINJA_CHAT_TEMPLATE},
-            "stops": list(STOPS),
+            "template": {"kind": chat.name, "chat_template": chat.jinja},
+            "stops": list(chat.stops),
             "files": {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file()},
             **info,
         }

@@ -5,7 +5,10 @@ Written with the ``gguf`` package (llama.cpp's own writer) the way llama.cpp's
 ``convert_lora_to_gguf.py`` writes it: ``general.type=adapter``, ``adapter.type=lora``,
 ``adapter.lora.alpha``, the base's ``general.architecture``, and per target module the pair
 ``<gguf base tensor>.lora_a`` (numpy ``(r, in)``) / ``.lora_b`` (``(out, r)``), float32. The base
-tensor names come from gguf's own HF -> GGUF name map for the architecture. Before writing,
+tensor names come from gguf's own HF -> GGUF name map for the architecture. For ``llama``
+(SmolLM2), ``convert_hf_to_gguf.py`` permutes the rows of ``q_proj``/``k_proj`` into llama.cpp's
+rotary layout (and transformers un-permutes them when it loads the GGUF), so ``lora_b`` of those
+two gets the same row permutation, as ``convert_lora_to_gguf.py`` does. Before writing,
 every pair is checked against the base GGUF the way llama.cpp's loader checks it (the tensor
 exists, ``base.ne[0] == a.ne[0]``, ``base.ne[1] == b.ne[1]``), because llama.cpp only logs a
 mismatch and then runs without the adapter.
@@ -71,8 +74,33 @@ def read_base(path: Path) -> tuple[str, int, dict[str, tuple[int, ...]]]:
     return str(arch), blocks, shapes
 
 
+def head_counts(path: Path) -> tuple[int, int]:
+    """(attention heads, key/value heads) of a GGUF model file (0 where not recorded)."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+    arch_field = reader.get_field("general.architecture")
+    arch = arch_field.contents() if arch_field is not None else ""
+
+    def count(key: str) -> int:
+        field = reader.get_field(f"{arch}.{key}")
+        return int(field.contents()) if field is not None else 0
+
+    heads = count("attention.head_count")
+    return heads, count("attention.head_count_kv") or heads
+
+
+def permute_rows(weights: Any, n_head: int) -> Any:
+    """``convert_hf_to_gguf.py``'s LlamaModel.permute: HF rotary halves -> llama.cpp's interleaved pairs."""
+    return (weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+            .swapaxes(1, 2).reshape(weights.shape))
+
+
+PERMUTED_ARCHS = {"llama"}
+
+
 def lora_tensors(adapter_dir: Path, arch: str, blocks: int,
-                 base_shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, Any]]:
+                 base_shapes: dict[str, tuple[int, ...]], heads: tuple[int, int] = (0, 0)) -> list[tuple[str, Any]]:
     """``[(gguf name, float32 array)]`` for every lora_A/lora_B pair of a peft adapter."""
     import gguf
     import numpy as np
@@ -109,6 +137,8 @@ def lora_tensors(adapter_dir: Path, arch: str, blocks: int,
         if len(shape) != 2 or shape[0] != a.shape[1] or shape[1] != b.shape[0] or a.shape[0] != b.shape[1]:
             raise ProviderError(f"'{hf}': LoRA shapes A{tuple(a.shape)} B{tuple(b.shape)} do not fit base tensor "
                                 f"'{base}' (ne {shape}): is it the base the adapter was trained on?")
+        if arch in PERMUTED_ARCHS and hf.endswith((".q_proj", ".k_proj")):
+            b = np.ascontiguousarray(permute_rows(b, heads[0] if hf.endswith(".q_proj") else heads[1]))
         out += [(base + ".lora_a", a), (base + ".lora_b", b)]
     if not out:
         raise ProviderError(f"{adapter_dir}: the adapter has no LoRA tensors")
@@ -123,7 +153,7 @@ def write_adapter_gguf(adapter_dir: Path, base: Path, target: Path) -> dict[str,
     if config.get("use_dora"):
         raise ProviderError("gguf-lora: DoRA adapters have no llama.cpp form")
     arch, blocks, shapes = read_base(base)
-    tensors = lora_tensors(adapter_dir, arch, blocks, shapes)
+    tensors = lora_tensors(adapter_dir, arch, blocks, shapes, head_counts(base) if arch in PERMUTED_ARCHS else (0, 0))
     rank = int(tensors[0][1].shape[0])
     alpha = float(config.get("lora_alpha", rank))
     if config.get("use_rslora"):  # peft scales by alpha/sqrt(r); llama.cpp always by alpha/r
@@ -153,9 +183,9 @@ Training: {hp}. Final metrics: {metrics}.
 {serve}
 ```
 
-The base GGUF carries no chat template, so the command passes the one training used
-(`chat_template.jinja`); without it llama-server falls back to ChatML and answers differ.
-Stop at `<end_of_turn>` (the template's turn end; llama.cpp stops there by itself when the
+The command passes the chat template training used (`chat_template.jinja`, {kind}); without
+it llama-server uses the GGUF's own template, or none, and answers differ.
+Stop at `{end}` (the template's turn end; llama.cpp stops there by itself when the
 token is an end-of-generation token of the vocabulary).
 
 ## llama-cpp-python
@@ -164,11 +194,12 @@ token is an end-of-generation token of the vocabulary).
 from llama_cpp import Llama
 
 llm = Llama(model_path="{base_file}", lora_path="{adapter}", n_ctx=2048)
-out = llm(prompt, max_tokens=256, temperature=0, stop=["<end_of_turn>"])
+out = llm(prompt, max_tokens=256, temperature=0, stop=["{end}"])
 ```
 
-with `prompt` rendered by the chat template (without the leading `<bos>`: llama.cpp adds it).
-Don't use llama-cpp-python's built-in `gemma` chat format: it drops system messages.
+with `prompt` rendered by the chat template (without a leading BOS text: llama.cpp adds the
+BOS token where the base wants one). Don't use llama-cpp-python's built-in chat formats: its
+`gemma` one drops system messages, and its `chatml` one omits the base's default system prompt.
 
 `export.json` records the base and adapter sha256, the chat template and the stop strings.
 """
@@ -181,12 +212,11 @@ class GgufLoraExport(ExportFormat):
 
     def write(self, ctx: ExportContext) -> dict[str, Any]:
         from ftspec.providers.local import models
-        from ftspec.providers.local.chat_format import JINJA_CHAT_TEMPLATE
         from ftspec.util import atomic_write_text
 
         base = base_gguf(ctx).resolve()
         info = write_adapter_gguf(ctx.adapter_dir, base, ctx.work / ADAPTER_FILE)
-        atomic_write_text(ctx.work / TEMPLATE_FILE, JINJA_CHAT_TEMPLATE)
+        atomic_write_text(ctx.work / TEMPLATE_FILE, ctx.chat_format.jinja)
         out = ctx.out.resolve()
         serve = (f"llama-server -m {base} --lora {out / ADAPTER_FILE} --jinja --chat-template-file "
                  f"{out / TEMPLATE_FILE} --alias {ctx.name} --host 127.0.0.1 --port 8080")
@@ -197,6 +227,8 @@ class GgufLoraExport(ExportFormat):
         manifest = ctx.manifest
         hp, metrics = training_summary(manifest)
         out = ctx.out.resolve()
+        chat = ctx.chat_format
         return README.format(model=ctx.model_id, base=manifest["base_model"], base_sha=info["base_gguf"]["sha256"],
+                             kind=chat.name, end=chat.end,
                              base_file=info["base_gguf"]["path"], hp=hp, metrics=metrics, serve=info["serve"],
                              adapter=out / ADAPTER_FILE)

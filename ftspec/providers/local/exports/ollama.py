@@ -84,8 +84,9 @@ class OllamaExport(ExportFormat):
 
     def problems(self, folder: Path, record: dict[str, Any]) -> list[str]:
         """The Modelfile must point at this folder's files and carry the training TEMPLATE/stops."""
-        from ftspec.providers.local.chat_format import OLLAMA_TEMPLATE, STOPS
+        from ftspec.providers.local import models
 
+        chat = models.chat_format(record["base_model"])
         path = folder / MODELFILE
         try:
             parsed = parse_modelfile(path.read_text(encoding="utf-8"))
@@ -95,26 +96,26 @@ class OllamaExport(ExportFormat):
         if parsed.get("from") != f"./{BASE_FILE}" or parsed.get("adapter") != f"./{ADAPTER_FILE}":
             out.append(f"{path}: FROM/ADAPTER are {parsed.get('from')!r}/{parsed.get('adapter')!r}, "
                        f"not ./{BASE_FILE}/./{ADAPTER_FILE}")
-        if parsed.get("template") != OLLAMA_TEMPLATE:
+        if parsed.get("template") != chat.ollama:
             out.append(f"{path}: TEMPLATE differs from the training chat format")
-        missing = [s for s in STOPS if s not in parsed["stops"]]
+        missing = [s for s in chat.stops if s not in parsed["stops"]]
         if missing:
             out.append(f"{path}: no PARAMETER stop for {', '.join(map(repr, missing))} (the training turn end)")
         return out
 
     def write(self, ctx: ExportContext) -> dict[str, Any]:
         from ftspec.providers.local import models
-        from ftspec.providers.local.chat_format import JINJA_CHAT_TEMPLATE, OLLAMA_TEMPLATE, STOPS
         from ftspec.util import atomic_write_text
 
+        chat = ctx.chat_format
         base = base_gguf(ctx).resolve()
         info = write_adapter_gguf(ctx.adapter_dir, base, ctx.work / ADAPTER_FILE)
         link_or_copy(base, ctx.work / BASE_FILE)
-        atomic_write_text(ctx.work / TEMPLATE_FILE, JINJA_CHAT_TEMPLATE)
-        atomic_write_text(ctx.work / MODELFILE, modelfile(OLLAMA_TEMPLATE, list(STOPS)))
+        atomic_write_text(ctx.work / TEMPLATE_FILE, chat.jinja)
+        atomic_write_text(ctx.work / MODELFILE, modelfile(chat.ollama, list(chat.stops)))
         out = ctx.out.resolve()
         return {"artifact": ADAPTER_FILE, "serve": f"ollama create {ctx.name} -f {out / MODELFILE} && ollama serve",
-                "gguf": info, "ollama_template": OLLAMA_TEMPLATE,
+                "gguf": info, "ollama_template": chat.ollama,
                 "base_gguf": {"path": BASE_FILE, "source": str(base), "sha256": models.file_sha256(base)}}
 
     def readme(self, ctx: ExportContext, info: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 ``adapter_config.json`` + ``adapter_model.safetensors`` (peft's own names, which vLLM reads),
 the tokenizer with the training chat template (``chat_template.jinja``, which transformers'
 ``apply_chat_template`` and vLLM's chat endpoint use) and ``generation_config.json`` whose
-end tokens include ``<end_of_turn>``.
+end tokens include the turn end (``<end_of_turn>``, ``<|im_end|>`` for ChatML bases).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ def save_tokenizer(ctx: ExportContext) -> None:
     """The base tokenizer with the training chat template and a generation config that stops
     where training's turns end."""
     from ftspec.providers.local import models
-    from ftspec.providers.local.chat_format import JINJA_CHAT_TEMPLATE, STOPS
 
     tokenizer = models.load_tokenizer(ctx.manifest["base_model"])
+    chat = ctx.chat_format
     tokenizer.save_pretrained(ctx.work)  # the cached tokenizer itself is left unchanged
-    atomic_write_text(ctx.work / "chat_template.jinja", JINJA_CHAT_TEMPLATE)
-    ends = [tokenizer.eos_token_id] + [tokenizer.convert_tokens_to_ids(s) for s in STOPS]
+    atomic_write_text(ctx.work / "chat_template.jinja", chat.jinja)
+    ends = [tokenizer.eos_token_id] + [tokenizer.convert_tokens_to_ids(s) for s in chat.stops]
     ends = [i for i in dict.fromkeys(ends) if isinstance(i, int) and i != tokenizer.unk_token_id]
     generation = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": ends,
                   "pad_token_id": tokenizer.pad_token_id, "do_sample": False}
@@ -43,7 +43,7 @@ README = """# {model}
 LoRA adapter (peft) fine-tuned by ftspec's local provider from `{base}`
 (base sha256 `{base_sha}`). Training: {hp}. Final metrics: {metrics}.
 The tokenizer carries the chat template the model was trained with (`chat_template.jinja`),
-and `generation_config.json` stops at `<end_of_turn>`.
+and `generation_config.json` stops at `{end}`.
 
 ## Serve with vLLM (OpenAI-compatible)
 
@@ -98,6 +98,7 @@ class PeftExport(ExportFormat):
         manifest = ctx.manifest
         hp, metrics = training_summary(manifest)
         return README.format(model=ctx.model_id, base=manifest["base_model"], base_sha=info["base"]["sha256"],
+                             end=ctx.chat_format.end,
                              hp=hp, metrics=metrics, serve=info["serve"], base_ref=base_reference(manifest),
                              name=ctx.name, out=ctx.out.resolve())
 
