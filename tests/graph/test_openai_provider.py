@@ -88,8 +88,13 @@ def test_create_job_sends_method_form_metadata_and_options(provider, server, tra
     assert job.status == "validating_files"
 
 
-def test_dpo_method_carries_beta(provider, server, train_file):
-    fid = provider.upload(train_file, idempotency_key="t").id
+def test_dpo_method_carries_beta(provider, server, tmp_path):
+    # a DPO job trains on preference lines (the fake server checks them against OpenAI's schema)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"input":{"messages":[{"role":"user","content":"hi"}]},'
+                     '"preferred_output":[{"role":"assistant","content":"Hello!"}],'
+                     '"non_preferred_output":[{"role":"assistant","content":"yo"}]}\n')
+    fid = provider.upload(pairs, idempotency_key="t").id
     req = _request(fid, method="dpo")
     req.hyperparameters["beta"] = 0.2
     job = provider.create_job(req)

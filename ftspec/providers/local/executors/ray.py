@@ -319,7 +319,11 @@ class RayExecutor(Executor):
         ray = job["ray"]
         bodies = [asdict(r) for r in requests]
         sid = f"ftspec-gen-{sha256_obj({'job': job['id'], 'chunks': [len(c) for c in chunks], 'requests': bodies})[:32]}"
-        prompt_text = Engine(model=None, tokenizer=None, device="cpu").prompt_text
+        from ftspec.providers.local import models
+
+        # the base's own chat format (Gemma turns or ChatML) needs its tokenizer, not the weights
+        tokenizer = models.load_tokenizer(job["request"]["model"])
+        prompt_text = Engine(model=None, tokenizer=tokenizer, device="cpu").prompt_text
         calls, offset = [], 0
         for chunk in chunks:
             calls += [[offset + i for i in call] for call in plan_batches(chunk, prompt_text)]
