@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -231,3 +231,23 @@ def pending_warning(books: dict[str, Any], label: str) -> str | None:
         return None
     return (f"{label}: {books['pending']} of {books['calls']} model call(s) not made yet (no calls outside "
             f"`ftspec build`); their examples are missing here. `ftspec plan` shows their cost")
+
+
+WINDOW = 64  # items asked for together (up to ``concurrency`` in flight): memory stays flat
+
+
+def in_windows(items: Iterable[Any], concurrency: int, answer: Callable[[list[Any]], Iterator[Any]],
+               passes: Callable[[Any], bool] = lambda item: False) -> Iterator[Any]:
+    """``answer`` over ``items`` a window at a time (at least ``WINDOW``, and 4 x ``concurrency`` so
+    every slot stays busy); an item ``passes`` marks is not the model's and goes straight out."""
+    window: list[Any] = []
+    for item in items:
+        if passes(item):
+            yield item
+            continue
+        window.append(item)
+        if len(window) >= max(WINDOW, 4 * concurrency):
+            yield from answer(window)
+            window = []
+    if window:
+        yield from answer(window)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ftspec.data.generate import Call
+from ftspec.data.generate import Call, in_windows
 from ftspec.data.records import Example
 from ftspec.data.transforms import TRANSFORMS, Transform
 from ftspec.data.transforms._model import (
@@ -27,8 +27,6 @@ from ftspec.data.transforms._model import (
     step_books,
     step_model,
 )
-
-WINDOW = 64
 
 
 def targets(messages: list[dict[str, Any]]) -> list[int]:
@@ -60,17 +58,8 @@ class Distill(Transform):
         books["mode"] = self.mode
         calls = open_calls(self, self.model, self.sampling.get("max_tokens"))
         try:
-            window: list[Example] = []
-            for example in items:
-                if example.origin.source not in self.read_from or example.kind != "chat":
-                    yield example
-                    continue
-                window.append(example)
-                if len(window) >= max(WINDOW, 4 * self.model.concurrency):
-                    yield from self._teach(window, calls, books)
-                    window = []
-            if window:
-                yield from self._teach(window, calls, books)
+            yield from in_windows(items, self.model.concurrency, lambda w: self._teach(w, calls, books),
+                                  lambda e: e.origin.source not in self.read_from or e.kind != "chat")
         finally:
             calls.close()
         self.ctx.raise_if_problems()

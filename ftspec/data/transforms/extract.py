@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ftspec.data.generate import Call
+from ftspec.data.generate import Call, in_windows
 from ftspec.data.records import Example, Origin
 from ftspec.data.transforms import TRANSFORMS, Transform
 from ftspec.data.transforms._model import (
@@ -42,7 +42,6 @@ from ftspec.data.transforms._model import (
 )
 from ftspec.errors import DataError, Location, Problem
 
-WINDOW = 64  # chunks asked for together (up to ``concurrency`` in flight): memory stays flat
 DEFAULT_CHUNK_TOKENS = 1500
 VARIABLES = ("chunk", "source", "file", "first_line", "last_line")
 
@@ -89,17 +88,8 @@ class Extract(Transform):
         calls = open_calls(self, self.model, self.sampling.get("max_tokens"))
         books["chunks"] = books.get("chunks", 0)
         try:
-            window: list[Chunk] = []
-            for item in self._chunks(items, books):
-                if isinstance(item, Example):
-                    yield item
-                    continue
-                window.append(item)
-                if len(window) >= max(WINDOW, 4 * self.model.concurrency):
-                    yield from self._ask(window, calls, books)
-                    window = []
-            if window:
-                yield from self._ask(window, calls, books)
+            yield from in_windows(self._chunks(items, books), self.model.concurrency,
+                                  lambda w: self._ask(w, calls, books), lambda item: isinstance(item, Example))
         finally:
             calls.close()
         self.ctx.raise_if_problems()

@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ftspec.data.generate import Call
+from ftspec.data.generate import Call, in_windows
 from ftspec.data.records import Example
 from ftspec.data.transforms import TRANSFORMS, Transform
 from ftspec.data.transforms._model import open_calls, step_books, step_model
 
 DEFAULT_MODEL = "omni-moderation-latest"
-WINDOW = 64
 
 
 def texts_of(record: dict[str, Any]) -> list[str]:
@@ -53,14 +52,7 @@ class Moderate(Transform):
         books["thresholds"] = dict(sorted(self.thresholds.items())) or "the endpoint's own flags"
         calls = open_calls(self, self.model, None)
         try:
-            window: list[Example] = []
-            for example in items:
-                window.append(example)
-                if len(window) >= max(WINDOW, 4 * self.model.concurrency):
-                    yield from self._screen(window, calls, books)
-                    window = []
-            if window:
-                yield from self._screen(window, calls, books)
+            yield from in_windows(items, self.model.concurrency, lambda w: self._screen(w, calls, books))
         finally:
             calls.close()
 
