@@ -28,7 +28,7 @@ PRODUCTS = ["W5500", "W5100S", "W6100", "W7500", "WIZ850io"]
 CATEGORIES = ["network", "hardware", "firmware", "order"]
 PRIORITIES = ["high", "medium", "low"]
 HELD_OUT = 3  # the last HELD_OUT problem sentences of each category and language are eval-only
-PER_PROBLEM = 2  # training tickets per training problem sentence
+PER_PROBLEM = 3  # training tickets per training problem sentence: one per priority
 SEED = 12
 
 # Problem sentences, {p} = the product. The first ones train, the last HELD_OUT are eval-only.
@@ -40,6 +40,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "Our {p} answers ping for a few minutes and then stops.",
             "Two {p} devices on the same network keep reporting an IP conflict.",
             "TCP connections from our {p} drop every few hours.",
+            "DNS lookups on our {p} always time out.",
+            "Our {p} loses packets when the network is busy.",
+            "The {p} cannot join the VLAN our IT team set up.",
+            "UDP broadcasts from our {p} never reach the other devices.",
             "Our {p} cannot reach the server when it is behind the office router.",
             "The {p} shows link up, but no packets come back from the gateway.",
             "After a switch reboot our {p} never reconnects to the network.",
@@ -50,6 +54,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "{p}가 몇 분 동안 ping에 응답하다가 멈춥니다.",
             "같은 네트워크의 {p} 장비 두 대가 계속 IP 충돌을 보고합니다.",
             "{p}의 TCP 연결이 몇 시간마다 끊어집니다.",
+            "{p}에서 DNS 조회가 항상 시간 초과됩니다.",
+            "네트워크가 바쁠 때 {p}가 패킷을 잃어버립니다.",
+            "{p}가 IT팀이 만든 VLAN에 들어가지 못합니다.",
+            "{p}의 UDP 브로드캐스트가 다른 장비에 도달하지 않습니다.",
             "사무실 공유기 뒤에 있으면 {p}가 서버에 접속하지 못합니다.",
             "{p}는 링크가 올라오는데 게이트웨이에서 패킷이 돌아오지 않습니다.",
             "스위치를 재부팅하면 {p}가 네트워크에 다시 붙지 않습니다.",
@@ -62,6 +70,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "We see a lot of noise on the 3.3 V rail next to the {p}.",
             "The 25 MHz crystal on our {p} board does not oscillate.",
             "Our {p} resets whenever a relay on the same board switches.",
+            "The {p} on our board fails when the supply drops to 3.0 V.",
+            "Solder joints under the {p} crack after thermal cycling.",
+            "Our {p} board does not pass the EMC radiated emission test.",
+            "The {p} stops working when we touch the RJ45 shield.",
             "The {p} draws far more current than the datasheet says.",
             "One pin of the {p} was damaged after an ESD test.",
             "Our {p} module fails at low temperature in the climate chamber.",
@@ -72,6 +84,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "{p} 옆의 3.3V 전원 라인에 노이즈가 많이 보입니다.",
             "{p} 보드의 25MHz 크리스털이 발진하지 않습니다.",
             "같은 보드의 릴레이가 동작할 때마다 {p}가 리셋됩니다.",
+            "전원이 3.0V로 떨어지면 보드의 {p}가 동작하지 않습니다.",
+            "열 사이클 시험 후 {p} 아래 납땜이 갈라집니다.",
+            "{p} 보드가 EMC 방사 시험을 통과하지 못합니다.",
+            "RJ45 실드를 만지면 {p}가 멈춥니다.",
             "{p}가 데이터시트보다 훨씬 많은 전류를 소모합니다.",
             "ESD 시험 후 {p}의 핀 하나가 손상되었습니다.",
             "챔버 저온 시험에서 {p} 모듈이 동작하지 않습니다.",
@@ -84,6 +100,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "Reading VERSIONR on the {p} over SPI returns 0x00 in our driver.",
             "The Arduino Ethernet library hangs in begin() on our {p}.",
             "After our firmware update the {p} sends corrupted UDP packets.",
+            "Our bootloader cannot jump to the application on the {p}.",
+            "Socket buffers on the {p} overflow in our driver code.",
+            "Register reads from the {p} return stale values in our SPI driver.",
+            "The {p} example code no longer builds after our SDK upgrade.",
             "Our RTOS task freezes inside the {p} send() call.",
             "The {p} interrupt handler in our code never fires.",
             "Our MQTT client code on the {p} crashes after a reconnect.",
@@ -94,6 +114,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "드라이버에서 SPI로 {p}의 VERSIONR을 읽으면 0x00이 나옵니다.",
             "{p}에서 아두이노 Ethernet 라이브러리가 begin()에서 멈춥니다.",
             "펌웨어 업데이트 후 {p}가 깨진 UDP 패킷을 보냅니다.",
+            "{p}에서 부트로더가 애플리케이션으로 점프하지 못합니다.",
+            "저희 드라이버 코드에서 {p} 소켓 버퍼가 넘칩니다.",
+            "SPI 드라이버에서 {p} 레지스터를 읽으면 이전 값이 나옵니다.",
+            "SDK를 업그레이드한 후 {p} 예제 코드가 빌드되지 않습니다.",
             "RTOS 태스크가 {p}의 send() 호출 안에서 멈춥니다.",
             "저희 코드에서 {p} 인터럽트 핸들러가 호출되지 않습니다.",
             "재접속 후 {p}의 MQTT 클라이언트 코드가 멈춥니다.",
@@ -106,6 +130,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "The invoice for our {p} order shows the wrong quantity.",
             "We received {p} reels with the wrong part number on the label.",
             "What is the current lead time for the {p}?",
+            "We want to place a repeat order for 1,000 {p} chips.",
+            "Is the {p} going to reach end of life soon?",
+            "Please send us your {p} price list for next year.",
+            "Our {p} shipment arrived with damaged packaging.",
             "We need samples of the {p} for a new design.",
             "Our distributor says the {p} is out of stock until next quarter.",
             "Please cancel the second half of our {p} purchase order.",
@@ -116,6 +144,10 @@ PROBLEMS: dict[str, dict[str, list[str]]] = {
             "{p} 주문 인보이스의 수량이 잘못되어 있습니다.",
             "받은 {p} 릴의 라벨에 다른 부품 번호가 적혀 있습니다.",
             "{p}의 현재 납기가 어떻게 되나요?",
+            "{p} 1,000개를 재주문하고 싶습니다.",
+            "{p}가 곧 단종되나요?",
+            "내년 {p} 가격표를 보내 주세요.",
+            "{p} 배송품의 포장이 파손되어 도착했습니다.",
             "새 설계에 쓸 {p} 샘플이 필요합니다.",
             "대리점에서 {p} 재고가 다음 분기까지 없다고 합니다.",
             "{p} 구매 주문의 나머지 절반을 취소해 주세요.",
@@ -214,8 +246,8 @@ def prompt(text: str) -> str:
 
 def render() -> dict[Path, str]:
     """File path -> content, for the training file, the eval file and the schema."""
-    rng = random.Random(SEED)
-    train, held = tickets(rng, False), tickets(rng, True)
+    # two generators: adding training tickets never changes the held-out ones
+    train, held = tickets(random.Random(SEED), False), tickets(random.Random(SEED + 1), True)
     train_lines = [json.dumps({"messages": [{"role": "user", "content": prompt(t["text"])},
                                             {"role": "assistant", "content": answer(t["labels"])}]},
                               ensure_ascii=False) for t in train]

@@ -83,7 +83,9 @@ class Generator:
     def _run(self, provider, todo: dict[str, Any], concurrency: int, bar):
         items = list(todo.items())
         if batches_natively(provider):
-            size = max(1, concurrency)
+            # the device batches: give it whole batches (a set's cases at once), not `concurrency`
+            size = max(1, concurrency, provider.capabilities.batch_size)
+            items.sort(key=lambda item: str(getattr(item[1], "model", "")))  # one model per batch
             if (yield from self._all_at_once(provider, items, size, concurrency, bar)):
                 return
             for start in range(0, len(items), size):

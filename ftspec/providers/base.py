@@ -35,6 +35,7 @@ class Capabilities:
     delete_model: bool = True
     multiple_choices: bool = False  # ``ChatRequest.n > 1`` in one call
     native_batching: bool = False  # ``chat_batch`` batches on the device; call it as is
+    batch_size: int = 1  # with native batching: requests one ``chat_batch`` call runs at once, at best
     checkpoints: bool = False  # ``list_checkpoints``
     # a fine-tuned model answers only once deployed (a paid, running endpoint): the graph runs a
     # ``deploy`` task before evals and an ``undeploy`` task after them (``find_deployment``,

@@ -31,6 +31,13 @@ class RayHead:
     gcs: str
     temp_dir: Path
     env: dict[str, str]
+    command: list[str]
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start (or, after ``stop``, restart) the head on its own ports: the same address."""
+        deadline = time.monotonic() + timeout_s
+        subprocess.run(self.command, env=self.env, check=True, capture_output=True, text=True, timeout=timeout_s)
+        _wait_ready(self.address, deadline)
 
     def pids(self) -> list[int]:
         """This head's processes: every one whose command line names its temp dir."""
@@ -83,17 +90,16 @@ def ray_head(num_cpus: int = 2, *, timeout_s: float = START_TIMEOUT_S) -> Iterat
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "RAY_USAGE_STATS_ENABLED": "0", "RAY_TRAIN_V2_ENABLED": "1"}
     port, dashboard = free_port(), free_port()
-    head = RayHead(address=f"http://127.0.0.1:{dashboard}", gcs=f"127.0.0.1:{port}", temp_dir=temp_dir, env=env)
     ray = shutil.which("ray", path=env["PATH"]) or "ray"
     cmd = [ray, "start", "--head", f"--num-cpus={num_cpus}", "--num-gpus=0", f"--port={port}",
            "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
            "--include-dashboard=true", f"--temp-dir={temp_dir}", "--disable-usage-stats",
            f"--ray-client-server-port={free_port()}",
            f"--dashboard-agent-listen-port={free_port()}"]
-    deadline = time.monotonic() + timeout_s
+    head = RayHead(address=f"http://127.0.0.1:{dashboard}", gcs=f"127.0.0.1:{port}", temp_dir=temp_dir, env=env,
+                   command=cmd)
     try:
-        subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=timeout_s)
-        _wait_ready(head.address, deadline)
+        head.start(timeout_s)
         yield head
     finally:
         head.stop()

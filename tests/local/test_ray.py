@@ -224,3 +224,28 @@ def test_a_killed_build_finds_its_ray_job_and_the_lock_records_the_adapter(ray_c
     model = lock["model"] if isinstance(lock.get("model"), str) else lock["model"]["id"]
     assert model.endswith(submitted.metadata["ftspec_job"])
     assert len(lock["artifacts"]["model"]["sha256"]) == 64
+
+
+def test_a_stopped_head_is_a_clear_error_and_the_job_record_picks_the_job_up_when_it_is_back(
+        ray_cluster, tmp_path, tiny_model, store):
+    """The head goes away mid-job: reading the job names the address and keeps the job; once the
+    head is back on the same address (an empty cluster: Ray keeps no job history across a head
+    restart), the same record submits the same submission id and the job finishes. Last in the
+    module: it restarts the shared head."""
+    provider = get_provider("local", {})
+    ray = {"ray": {"address": ray_cluster.address, "num_workers": 1}}
+    job = provider.create_job(job_request(provider, tmp_path, key="head-stop", model=tiny_model, executor=ray))
+    wait_done(provider, job.id, until=lambda j: j.done or j.status == "running")
+    ray_cluster.stop()
+    with pytest.raises(ProviderError) as info:
+        provider.get_job(job.id)
+    message = str(info.value)
+    assert message.startswith(f"cannot reach the Ray cluster at {ray_cluster.address} (") and "\n" not in message, message
+    assert message.endswith(f"job {job.id} is kept: build again when the cluster is back"), message
+    assert provider.find_job("head-stop").id == job.id  # the record stays: no second job for the key
+
+    ray_cluster.start()
+    done = wait_done(provider, job.id)
+    assert done.status == "succeeded", done.error
+    assert [j.submission_id for j in ray_jobs(ray_cluster, "head-stop")] == [f"ftspec-head-stop-{job.id}"]
+    assert provider.manifest(done.fine_tuned_model)["ray"]["submission_id"] == f"ftspec-head-stop-{job.id}"

@@ -18,7 +18,9 @@ from ftspec.providers.base import ChatRequest, ChatResult
 from ftspec.providers.local.chat_format import ChatFormat, format_for
 
 DEFAULT_MAX_TOKENS = 256
-BATCH_SIZE = 16  # requests (x n choices) per generate call
+# requests (x n choices) per generate call: on 2 CPU cores Gemma 3 270M decodes 24 requests in
+# one call 4x faster than in calls of 4, same greedy answers (bench_local_generate.py --batch-sizes)
+BATCH_SIZE = 32
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from ftspec.providers.base import (
 )
 from ftspec.providers.local import models
 from ftspec.providers.local.executors import Executor, executor_choice, executor_for
+from ftspec.providers.local.generate import BATCH_SIZE
 from ftspec.providers.local.store import Store, default_store
 from ftspec.providers.local.train import BASE_LEARNING_RATE
 
@@ -94,7 +95,7 @@ class LocalProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(
         supervised=True, dpo=True, chat=True, completions=True, embeddings=True, exact_tokens=True,
         metrics_events=True, cancel=True, delete_model=True, multiple_choices=True, native_batching=True,
-        continued_training=True)
+        batch_size=BATCH_SIZE, continued_training=True)
     default_learning_rate: ClassVar[float | None] = BASE_LEARNING_RATE
 
     @classmethod
