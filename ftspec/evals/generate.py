@@ -77,7 +77,7 @@ class Generator:
         for chunk, outs in zip(chunks, outs_all, strict=True):
             for (key, request), out in zip(chunk, outs, strict=True):
                 yield key, self._keep(key, request, out)
-                bar.advance()
+            bar.advance(len(chunk))
         return True
 
     def _run(self, provider, todo: dict[str, Any], concurrency: int, bar):
@@ -98,7 +98,7 @@ class Generator:
                     outs = [GenerationFailed(str(exc))] * len(chunk)
                 for (key, request), out in zip(chunk, outs, strict=True):
                     yield key, self._keep(key, request, out)
-                    bar.advance()
+                bar.advance(len(chunk))  # a batch finishes at once: one step, an ETA from whole batches
             return
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             futures = {pool.submit(chat_once, provider, r): (k, r) for k, r in items}
@@ -186,10 +186,10 @@ class _Bar:
             self.callback(0, self.total)  # started: a plain line says so, and starts its clock
         return self
 
-    def advance(self) -> None:
-        self.done += 1
+    def advance(self, n: int = 1) -> None:
+        self.done += n
         if self.rich is not None:
-            self.rich.advance(self.task)
+            self.rich.advance(self.task, n)
         if self.callback is not None:
             self.callback(self.done, self.total)
 

@@ -61,6 +61,8 @@ EVENT_LEVEL = {"info": "info", "warning": "warn", "error": "error"}
 PASSTHROUGH = ("learning_rate", "lora_r", "lora_alpha", "lora_dropout", "lora_trainable_modules",
                "warmup_ratio", "max_seq_length", "n_checkpoints", "n_evals", "lr_scheduler_type",
                "min_lr_ratio", "weight_decay", "max_grad_norm", "train_on_inputs", "packing")
+# ... and those only a DPO job takes (the SDK's ``fine_tuning.create`` keywords)
+DPO_PASSTHROUGH = ("dpo_normalize_logratios_by_length", "rpo_alpha", "simpo_gamma")
 
 
 # what a Together conversational line may hold (docs: fine-tuning/data-preparation)
@@ -130,7 +132,8 @@ def job_parameters(request: JobRequest) -> dict[str, Any]:
     - ``learning_rate_multiplier`` -> ``learning_rate`` = 1e-5 x multiplier (1e-5 is Together's
       default), unless ``hyperparameters.together.learning_rate`` sets it outright;
     - ``beta`` (dpo) -> ``dpo_beta``; ``seed`` -> ``random_seed``;
-    - always LoRA (``lora=True``); ``hyperparameters.together`` keys (``PASSTHROUGH``) verbatim.
+    - always LoRA (``lora=True``); ``hyperparameters.together`` keys (``PASSTHROUGH``, and for
+      DPO jobs ``DPO_PASSTHROUGH``) verbatim.
     """
     hp = request.hyperparameters
     params: dict[str, Any] = {
@@ -161,6 +164,11 @@ def job_parameters(request: JobRequest) -> dict[str, Any]:
         params["random_seed"] = int(request.seed)
     extras = dict(request.extras.get("hyperparameters") or {})
     params.update({k: extras[k] for k in PASSTHROUGH if k in extras})
+    for key in DPO_PASSTHROUGH:
+        if key in extras and request.method != "dpo":
+            raise ProviderError(f"hyperparameters.together.{key}: a DPO option; this job's method is supervised (job: {{method: dpo}})")
+        if key in extras:
+            params[key] = extras[key]
     return params
 
 

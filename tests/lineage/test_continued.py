@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.lineage.conftest import rows, write_rows
 
 CHILD = """\
@@ -106,3 +108,45 @@ def test_bad_lineage_is_a_located_error(project, ftspec):
     done = ftspec(project, "validate", "child.yaml")
     assert done.returncode == 1 and "child.yaml:4:" in done.stderr
     assert "the parent spec trains on provider 'openai'" in done.stderr
+
+
+DPO_CHILD = """\
+ftspec: 1
+name: polite
+provider: local
+base_model: {spec: ./parent.yaml}
+job: {method: dpo}
+sources:
+  - {name: pairs, path: data/pairs.jsonl, format: preference_jsonl}
+template: {type: chat, system: "You are Acme support."}
+hyperparameters:
+  n_epochs: 1
+  batch_size: 4
+  beta: 0.2
+  local: {seed: 3}
+"""
+
+
+def test_supervised_then_dpo_trains_the_parents_model_against_the_parent(project, ftspec, tmp_path):
+    """The common recipe as two specs: DPO on top of the supervised parent. The DPO run starts
+    from the parent's adapter and its reference is the parent itself: at step 1 the policy is
+    the reference, so the DPO loss is log 2 exactly (against the bare base it would not be)."""
+    from ftspec.data.preference import preference_record
+
+    pairs = [preference_record([{"role": "user", "content": f"How do I reset my password on device {i}?"}],
+                               f"Thanks for asking! Settings, then reset on device {i}.", f"Settings on device {i}.")
+             for i in range(8)]
+    write_rows(project / "data" / "pairs.jsonl", pairs)
+    (project / "polite.yaml").write_text(DPO_CHILD, encoding="utf-8")
+    built = ftspec(project, "build", "polite.yaml", "--json")
+    assert built.returncode == 0, built.stderr
+    assert _jobs(json.loads(built.stdout)["ran"]) == ["parent.job", "polite.job"]
+    parent, child = _lock(project, "parent"), _lock(project, "polite")
+    assert child["parent"]["model"] == parent["model"]
+    job_id = child["model"].rsplit(":", 1)[1]
+    manifest = json.loads((tmp_path / "store" / "models" / job_id / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["method"] == "dpo" and manifest["parent_model"] == parent["model"]
+    assert manifest["metrics"]["first_train_loss"] == pytest.approx(0.6931, abs=1e-3)
+    events = (tmp_path / "store" / "jobs" / job_id / "events.jsonl").read_text(encoding="utf-8")
+    assert f"continuing from {parent['model']}'s adapter" in events
+    assert events.count("reference log-probs of ") == 1  # computed once, before step 1

@@ -11,7 +11,7 @@ from ftspec.lockfile import load_lock, lock_path
 from .test_together import write_together_spec
 
 
-def _dpo_spec(tmp_path, url):
+def _dpo_spec(tmp_path, url, *, options: str = ""):
     spec = write_together_spec(tmp_path, url, extra="")
     data = tmp_path / "data" / "prefs.jsonl"
     data.write_text("".join(json.dumps({
@@ -22,7 +22,7 @@ def _dpo_spec(tmp_path, url):
     text = spec.read_text(encoding="utf-8").replace(
         "{name: faq, path: ../data/train.jsonl, format: chat_jsonl}",
         "{name: pairs, path: ../data/prefs.jsonl, format: preference_jsonl}").replace(
-        "  n_epochs: 2\n", "  n_epochs: 2\n  beta: 0.25\n")
+        "  n_epochs: 2\n", "  n_epochs: 2\n  beta: 0.25\n").replace("warmup_ratio: 0.1}", f"warmup_ratio: 0.1{options}}}")
     spec.write_text(text + "job: {method: dpo}\n", encoding="utf-8")
     return spec
 
@@ -37,6 +37,28 @@ def test_dpo_job_and_file_on_together(together_server, together_key, tmp_path):
     assert load_lock(lock_path(spec))["job"]["status"] == "succeeded"
     # the fake checked each uploaded line against Together's DPO format (its violations stay empty)
     assert together_server.files
+
+
+def test_dpo_options_reach_together_and_a_supervised_job_refuses_them(together_server, together_key, tmp_path):
+    options = ", rpo_alpha: 0.5, simpo_gamma: 0.1, dpo_normalize_logratios_by_length: true"
+    build([_dpo_spec(tmp_path / "dpo", together_server.url, options=options)], echo=lambda _line: None, live=False)
+    (job,) = together_server.jobs.values()
+    method = job["_training_method"]
+    assert (method["rpo_alpha"], method["simpo_gamma"], method["dpo_normalize_logratios_by_length"]) == (0.5, 0.1, True)
+
+    from ftspec.errors import ProviderError
+
+    spec = write_together_spec(tmp_path / "sft", together_server.url, extra="")
+    text = spec.read_text(encoding="utf-8").replace("warmup_ratio: 0.1}", "warmup_ratio: 0.1, rpo_alpha: 0.5}")
+    spec.write_text(text, encoding="utf-8")
+    try:
+        build([spec], echo=lambda _line: None, live=False)
+    except ProviderError as exc:
+        assert str(exc) == ("hyperparameters.together.rpo_alpha: a DPO option; this job's method is supervised "
+                            "(job: {method: dpo})"), str(exc)
+    else:
+        raise AssertionError("a DPO option was sent with a supervised job")
+    assert len(together_server.jobs) == 1
 
 
 def test_multi_turn_pairs_are_refused_before_upload(together_server, together_key, tmp_path):

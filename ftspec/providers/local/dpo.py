@@ -136,14 +136,17 @@ def _flat(pairs: list[Pair]) -> list[Encoded]:
 
 
 def cache_reference(model, pairs: list[Pair], cfg: TrainConfig, device: str) -> int:
-    """Fill every pair's reference log-probs with the adapters disabled (the frozen base), in
-    one no-grad pass; returns the tokens it read."""
+    """Fill every pair's reference log-probs from the model as training finds it, in one no-grad
+    pass; returns the tokens it read. That is the frozen base for a fresh adapter (LoRA's B is
+    zero, so base + adapter is the base exactly) and the parent model for continued training
+    (``base_model: {spec: PARENT}``: the adapter starts as the parent's), which is DPO's
+    reference in the supervised-then-DPO recipe. Called before the first step only."""
     import torch
 
     was_training = model.training
     model.eval()
     tokens = 0
-    with torch.no_grad(), model.disable_adapter():
+    with torch.no_grad():
         for start in range(0, len(pairs), cfg.batch_size):
             batch = pairs[start:start + cfg.batch_size]
             logps = sequence_logps(model, _flat(batch), cfg, device).tolist()
@@ -213,7 +216,8 @@ def train_dpo(
     should_stop: Callable[[], bool] = lambda: False,
     pad_id: int = 0,
 ) -> TrainResult:
-    """DPO-train ``model`` (peft-wrapped) in place; the reference is the model without adapters.
+    """DPO-train ``model`` (peft-wrapped) in place; the reference is the model as given (the
+    base, or the parent in continued training: ``cache_reference``).
     ``metrics`` events carry the DPO loss, reward margin and preference accuracy per step."""
     import torch
 
