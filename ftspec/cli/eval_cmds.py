@@ -23,7 +23,8 @@ from ftspec.cli.output import emit_json, json_option
 @click.option("--compare", is_flag=True,
               help="Two answers per case (two samples of --model, or --model and --against) in "
                    "reports/<spec>/compare.json, to choose from with --serve.")
-@click.option("--against", "against", help="With --compare: the second model (the parent, the base, a candidate).")
+@click.option("--against", "against", help="With --compare: the second model (the parent, the base, a candidate), "
+              "or 'baseline': the answers the recorded baseline froze (the old model need not run).")
 @click.option("--serve", is_flag=True, help="With --compare: serve the compare page on 127.0.0.1.")
 @click.option("--port", type=int, default=8766, show_default=True, help="With --serve: the port (0: a free one).")
 @json_option
@@ -83,10 +84,12 @@ def _compare(spec_path: Path, eval_name: str | None, model_id: str | None, again
     session = CompareSession(spec.name, load_pairs(made.path), root)
     if as_json and not serve:
         emit_json({"pairs": rel, "models": list(made.models), "count": len(made.pairs),
-                   "new_generations": made.new_generations, "win_rate": session.state()["win_rate"]})
+                   "new_generations": made.new_generations, "not_recorded": made.not_recorded, "win_rate": session.state()["win_rate"]})
         return
+    n = made.not_recorded
+    left_out = f"; {n} case{'s' if n != 1 else ''} the baseline did not record: no pair" if n else ""
     click.echo(f"{rel}: {len(made.pairs)} pairs ({made.new_generations} new answers), "
-               f"{made.models[0]} vs {made.models[1]}", err=serve)
+               f"{made.models[0]} vs {made.models[1]}{left_out}", err=serve)
     if not serve:
         return
     serve_page(session, port, lambda server: click.echo(

@@ -1,8 +1,10 @@
 """``ftspec eval SPEC --compare``: two answers per eval case, for a person (or a judge) to choose.
 
-Two ways to get the two answers: two samples of one model (``n=2``, the chat product's "which
-answer is better?"), or one answer each from two models (``--against``: the parent, the base
-model, a candidate). The pairs are written to ``reports/<spec>/compare.json``; the compare page
+Three ways to get the two answers: two samples of one model (``n=2``, the chat product's "which
+answer is better?"), one answer each from two models (``--against``: the parent, the base
+model, a candidate), or the model's answer beside the answer a recorded baseline froze
+(``--against baseline``: the old OpenAI model's ``baselines/<spec>.json``, which answers without
+the old model running). A case the baseline did not record gets no pair, and is counted. The pairs are written to ``reports/<spec>/compare.json``; the compare page
 (``ftspec.evals.compare_server``) shows them side by side and saves each choice in the choices
 file (``ftspec.data.choices``), which a spec reads back as a preference source.
 
@@ -24,6 +26,7 @@ from ftspec.errors import EvalError
 from ftspec.util import atomic_write_text, sha256_text
 
 PAIRS_VERSION = 1
+AGAINST_BASELINE = "baseline"  # ``--against baseline``: the spec's recorded baseline answers
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Pairs:
     models: tuple[str, str]  # (candidate, other): the same model twice for n=2
     pairs: list[dict[str, Any]] = field(default_factory=list)
     new_generations: int = 0
+    not_recorded: int = 0  # ``--against baseline``: cases the baseline has no answer for
 
 
 def pairs_path(project_root: Path, spec_name: str) -> Path:
@@ -69,8 +73,9 @@ def make_pairs(spec, *, eval_name: str | None = None, model: str | None = None, 
     model = model or lock_of(spec).get("model")
     if not model:
         raise EvalError(f"{spec.path.name}: no model to compare (the lockfile names none); build it or pass --model ID")
-    other = against or model
     root = project_root(spec.path)
+    recorded = _recorded_baseline(spec, root) if against == AGAINST_BASELINE else None
+    other = str(recorded["model"]) if recorded is not None else (against or model)
     out = Pairs(pairs_path(root, spec.name), spec.name, (model, other))
     kept = _kept(out.path, out.models)
     template = get_template(spec)
@@ -78,16 +83,25 @@ def make_pairs(spec, *, eval_name: str | None = None, model: str | None = None, 
     try:
         for ev in selected_evals(spec, eval_name):
             sampling = dict(ev.get("sampling") or {})
+            frozen = recorded_answers(recorded, ev["name"]) if recorded is not None else None
             for case in load_cases(spec, find_eval(spec, ev["name"])):
                 pair_id = f"{ev['name']}:{case.id}"
+                if frozen is not None and case.id not in frozen:
+                    out.not_recorded += 1
+                    continue
                 if pair_id in kept:
                     out.pairs.append(kept[pair_id])
                     continue
                 payload = template.prompt_for(messages=case.messages, prompt=case.prompt)
                 if provider is None:  # only when something is to be generated: a resumed run may need none
                     provider = provider_for_spec(spec, project_root=root)
-                first, second = _answers(provider, eval_request(template, payload, model, sampling), other)
-                out.new_generations += 2
+                request = eval_request(template, payload, model, sampling)
+                if frozen is not None:
+                    first, second = provider.chat(dataclasses.replace(request, n=1)).choices[0], frozen[case.id]
+                    out.new_generations += 1
+                else:
+                    first, second = _answers(provider, request, other)
+                    out.new_generations += 2
                 out.pairs.append(_pair(pair_id, ev["name"], payload, (model, first), (other, second)))
                 _write(out)
     finally:
@@ -95,6 +109,21 @@ def make_pairs(spec, *, eval_name: str | None = None, model: str | None = None, 
             provider.close()
     _write(out)
     return out
+
+
+def _recorded_baseline(spec, root: Path) -> dict[str, Any]:
+    """The spec's recorded baseline (its ``baseline:`` file, else ``baselines/<spec>.json``)."""
+    from ftspec.evals.baseline import baseline_path, load_baseline
+
+    return load_baseline(spec.baseline or baseline_path(root, spec.name))
+
+
+def recorded_answers(baseline: dict[str, Any], eval_name: str) -> dict[str, str]:
+    """``case id -> answer`` the baseline recorded for one eval set (its default variant)."""
+    from ftspec.evals.baseline import recorded_runs
+
+    return {case_id: run["outputs"][0] for (case_id, variant), run in recorded_runs(baseline, eval_name).items()
+            if variant == "default" and run.get("outputs")}
 
 
 def _answers(provider, request, other: str) -> tuple[str, str]:

@@ -121,6 +121,32 @@ def test_compare_makes_pairs_once(server, dpo_project):
     assert server.count("POST", "/chat/completions") == chats  # nothing paid twice
 
 
+def test_compare_against_the_recorded_baseline_calls_only_the_new_model(server, dpo_project):
+    """The old model's frozen answers (``--record-baseline``) are the other side: it is never
+    called again; a case the baseline did not record gets no pair, and the count says so."""
+    root, spec, model = dpo_project
+    recorded = run_cli(["eval", str(spec), "--record-baseline", "--model", PARENT], root)
+    assert recorded.returncode == 0, recorded.stderr
+    path = root / "baselines" / "prefs.json"
+    baseline = json.loads(path.read_text(encoding="utf-8"))
+    baseline["evals"]["tone"]["cases"] = [c for c in baseline["evals"]["tone"]["cases"] if c["id"] != "q3"]
+    path.write_text(json.dumps(baseline), encoding="utf-8")
+    frozen = {c["id"]: c["results"][0]["outputs"][0] for c in baseline["evals"]["tone"]["cases"]}
+
+    before = server.count("POST", "/chat/completions")
+    made = run_cli(["eval", str(spec), "--compare", "--against", "baseline", "--json"], root)
+    assert made.returncode == 0, made.stderr
+    out = json.loads(made.stdout)
+    assert (out["count"], out["new_generations"], out["not_recorded"]) == (3, 3, 1)
+    assert out["models"] == [model, PARENT]
+    assert server.count("POST", "/chat/completions") == before + 3  # the new model only
+    for pair in json.loads((root / "reports/prefs/compare.json").read_text(encoding="utf-8"))["pairs"]:
+        by_model = {pair[s]["model"]: pair[s]["text"] for s in ("left", "right")}
+        assert by_model[PARENT] == frozen[pair["id"].split(":", 1)[1]] and by_model[model].startswith("Gladly")
+    text = run_cli(["eval", str(spec), "--compare", "--against", "baseline"], root)
+    assert "3 pairs (0 new answers)" in text.stdout and "; 1 case the baseline did not record: no pair" in text.stdout
+
+
 def test_bad_choices_are_refused_and_write_nothing(server, dpo_project, pages):
     root, spec, _ = dpo_project
     page = pages(root, spec, _free_port())
