@@ -294,10 +294,15 @@ def review_problems(spec: Spec, check_files: bool) -> list[Problem]:
     """The spec check for ``review``: a missing decisions file is fine (``ftspec review``
     creates it); a folder is not."""
     review, review_cfg = spec.raw.get("review"), spec.review
-    if not check_files or review_cfg is None or not review_cfg["path"].is_dir():
+    if review_cfg is None:
         return []
     key = ("review",) if isinstance(review, str) else ("review", "path")
-    return [spec.problem(key, "review decisions path is a folder")]
+    refused = path_problem(str(review if isinstance(review, str) else review.get("path")))
+    if refused:
+        return [spec.problem(key, refused)]
+    if check_files and review_cfg["path"].is_dir():
+        return [spec.problem(key, "review decisions path is a folder")]
+    return []
 
 
 def _quoted_key(key: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ftspec.errors import Location, Problem
 from ftspec.spec.yamlpos import Path_, Positions, format_path
-from ftspec.util import sha256_obj
+from ftspec.util import is_file, path_problem, sha256_obj
 
 DEFAULT_SEPARATOR = "\n\n###\n\n"
 DEFAULT_STOP = " END"
@@ -148,3 +148,13 @@ class Spec:
 
     def problem(self, path: Path_, message: str) -> Problem:
         return Problem(self.positions.value(path), message, format_path(path))
+
+    def file_problem(self, path: Path_, rel: str, what: str = "file") -> Problem | None:
+        """The located problem of a file the spec names at ``path``: a path no file system takes
+        (too long, a NUL byte) or no such file; None when the file is there."""
+        refused = path_problem(rel)
+        if refused:
+            return self.problem(path, refused)
+        if not is_file(self.resolve(rel)):
+            return self.problem(path, f"{what} not found: {rel}")
+        return None

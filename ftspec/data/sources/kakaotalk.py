@@ -44,6 +44,7 @@ _SYS_KO = re.compile(rf"^{_STAMP_KO}(?:,|:) (.*)$")  # a stamped line without "n
 _SYS_EN = re.compile(rf"^{_STAMP_EN}(?:,|:) (.*)$")
 # "[이름] [오후 1:55] 메시지" (PC text export)
 _MSG_BRACKET = re.compile(r"^\[(.+?)\] \[(?:(오전|오후|AM|PM) )?(\d{1,2}):(\d{2})(?: ?(AM|PM))?\] ?(.*)$")
+_CSV_STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # naive, to the second: nothing else
 _SAVED = re.compile(r"^(저장한 날짜|Date Saved|Saved on|Saved)\s*:", re.IGNORECASE)
 
 _SYSTEM = (
@@ -139,9 +140,9 @@ class KakaoTalkSource(SpeakerSource):
         stamp, user, text = row
         stamp = stamp.strip()
         try:
-            if len(stamp) != 19 or stamp[10] != " ":
+            if not _CSV_STAMP.fullmatch(stamp):  # fromisoformat alone takes "13:16+00" (an aware time)
                 raise ValueError(stamp)
-            when = datetime.fromisoformat(stamp)  # C-fast; the shape check above keeps it strict
+            when = datetime.fromisoformat(stamp)
         except ValueError:
             self.bad_row(shown, line, f"date '{stamp}' is not YYYY-MM-DD HH:MM:SS")
             return None

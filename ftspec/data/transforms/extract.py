@@ -307,8 +307,9 @@ def prompt_problems(spec: Any, options: dict[str, Any], base: tuple[Any, ...]) -
     from ftspec.spec.loader import display_path
 
     key = "prompt_text" if "prompt_text" in options else "prompt"
-    if key == "prompt" and not spec.resolve(options["prompt"]).is_file():
-        return [spec.problem((*base, "prompt"), f"prompt file not found: {options['prompt']}")]
+    missing = spec.file_problem((*base, "prompt"), options["prompt"], "prompt file") if key == "prompt" else None
+    if missing:
+        return [missing]
     shown = options["prompt"] if key == "prompt" else "prompt_text"
     import jinja2
 

@@ -20,9 +20,10 @@ class JsonSchema(Scorer):
 
         schema = options.get("schema")
         if "path" in options:
+            missing = spec.file_problem(path + ("path",), options["path"])
+            if missing:
+                return [missing]
             file = spec.resolve(options["path"])
-            if not file.is_file():
-                return [spec.problem(path + ("path",), f"file not found: {options['path']}")]
             try:
                 schema = json.loads(file.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -26,9 +26,8 @@ class Python(Scorer):
     @classmethod
     def problems(cls, options, spec, path):
         where, _ = _split(options["function"])
-        if where.endswith(".py") and not spec.resolve(where).is_file():
-            return [spec.problem(path + ("function",), f"file not found: {where}")]
-        return []
+        missing = spec.file_problem(path + ("function",), where) if where.endswith(".py") else None
+        return [missing] if missing else []
 
     def fingerprint(self):
         where, _ = _split(self.options["function"])
