@@ -242,7 +242,9 @@ def test_a_stopped_head_is_a_clear_error_and_the_job_record_picks_the_job_up_whe
     message = str(info.value)
     assert message.startswith(f"cannot reach the Ray cluster at {ray_cluster.address} (") and "\n" not in message, message
     assert message.endswith(f"job {job.id} is kept: build again when the cluster is back"), message
-    assert provider.find_job("head-stop").id == job.id  # the record stays: no second job for the key
+    with pytest.raises(ProviderError) as found:  # a build looking the key up is told, not given None
+        provider.find_job("head-stop")
+    assert str(found.value) == message  # ... so it never makes a second job for the key
 
     ray_cluster.start()
     done = wait_done(provider, job.id)

@@ -26,7 +26,12 @@ from ftspec.providers.base import (
     RemoteFile,
 )
 from ftspec.providers.local import models
-from ftspec.providers.local.executors import Executor, executor_choice, executor_for
+from ftspec.providers.local.executors import (
+    Executor,
+    ExecutorUnreachable,
+    executor_choice,
+    executor_for,
+)
 from ftspec.providers.local.generate import BATCH_SIZE
 from ftspec.providers.local.store import Store, default_store
 from ftspec.providers.local.train import BASE_LEARNING_RATE
@@ -231,6 +236,8 @@ class LocalProvider(Provider):
             return None
         try:
             job = self.get_job(job_id)
+        except ExecutorUnreachable:
+            raise  # the job is kept where it runs: never taken for gone (no second job)
         except ProviderError:
             return None
         if job.status == "succeeded" and self.store.manifest(job_id) is None:

@@ -22,6 +22,11 @@ EXECUTORS: Registry[type[Executor]] = Registry("local executor", "ftspec.provide
 SETTING = "hyperparameters.local.executor"
 
 
+class ExecutorUnreachable(ProviderError):
+    """Where a recorded job runs cannot be reached now (a cluster that is down): the job is kept,
+    and a build must say so rather than take the job for gone and make another."""
+
+
 class Executor:
     """One way of running the store's jobs; ``settings`` is the spec's block for it."""
 

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 from ftspec.errors import ProviderError
 from ftspec.providers.base import ACTIVE_STATUSES, JobRequest
-from ftspec.providers.local.executors import EXECUTORS, SETTING, Executor
+from ftspec.providers.local.executors import EXECUTORS, SETTING, Executor, ExecutorUnreachable
 
 WHERE = f"{SETTING}.ray"
 DEFAULTS: dict[str, Any] = {"num_workers": 1, "use_gpu": False, "storage_path": None,
@@ -41,7 +41,8 @@ def submission_id(idempotency_key: str, job_id: str) -> str:
     return f"ftspec-{idempotency_key}-{job_id}"
 
 
-def _client(address: str):
+def _client(address: str, job_id: str | None = None):
+    """A job submission client; an unreachable cluster names the job it keeps, when there is one."""
     try:
         from ray.job_submission import JobSubmissionClient
     except ImportError:
@@ -49,13 +50,13 @@ def _client(address: str):
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, requests' and Ray's own
-        raise unreachable(address, exc) from None
+        raise unreachable(address, exc, job_id) from None
 
 
-def unreachable(address: str, exc: BaseException, job_id: str | None = None) -> ProviderError:
+def unreachable(address: str, exc: BaseException, job_id: str | None = None) -> ExecutorUnreachable:
     first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
     kept = f"; job {job_id} is kept: build again when the cluster is back" if job_id else ""
-    return ProviderError(f"cannot reach the Ray cluster at {address} ({first}){kept}", retryable=False)
+    return ExecutorUnreachable(f"cannot reach the Ray cluster at {address} ({first}){kept}", retryable=False)
 
 
 def cluster_resources(address: str) -> list[dict[str, float]]:
@@ -146,7 +147,7 @@ class RayExecutor(Executor):
 
     def _submit(self, job: dict[str, Any]) -> None:
         ray = job["ray"]
-        client = _client(ray["address"])
+        client = _client(ray["address"], job["id"])
         folder = self._payload(job)
         env = {"RAY_TRAIN_V2_ENABLED": "1", "RAY_DEDUP_LOGS": "0",
                **{k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
@@ -191,7 +192,7 @@ class RayExecutor(Executor):
             if job["status"] not in ACTIVE_STATUSES:
                 return job
             ray = job["ray"]
-            client = _client(ray["address"])
+            client = _client(ray["address"], job["id"])
             info = self._info(client, job)
             if info is None:  # the build stopped between recording the job and submitting it
                 self._submit(job)
@@ -286,7 +287,7 @@ class RayExecutor(Executor):
     # ---- cancel ---------------------------------------------------------------------------
     def cancel(self, job: dict[str, Any]) -> dict[str, Any]:
         ray = job["ray"]
-        client = _client(ray["address"])
+        client = _client(ray["address"], job["id"])
         try:
             client.stop_job(ray["submission_id"])
         except Exception as exc:  # noqa: BLE001
