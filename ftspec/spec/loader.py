@@ -297,7 +297,7 @@ def review_problems(spec: Spec, check_files: bool) -> list[Problem]:
     if review_cfg is None:
         return []
     key = ("review",) if isinstance(review, str) else ("review", "path")
-    refused = path_problem(str(review if isinstance(review, str) else review.get("path")))
+    refused = path_problem(str(review if isinstance(review, str) else (review or {}).get("path")))
     if refused:
         return [spec.problem(key, refused)]
     if check_files and review_cfg["path"].is_dir():
