@@ -1,7 +1,7 @@
 """DPO throughput: ftspec's local DPO trainer vs TRL's DPOTrainer + peft, side by side.
 
 Same base model, preference pairs, LoRA config, beta, batch size, learning rate, epochs and
-machine, in one process. The reference model is the base with the adapters disabled in both;
+machine, in one process. The reference model is the base in both (ftspec: the fresh adapter adds zero);
 ftspec computes its log-probs once before training, TRL per step (its default). Throughput is
 the pairs' real tokens (prompt + preferred and prompt + rejected, as ftspec tokenises them)
 times epochs, over the whole run's wall time (reference pass included), so padding and repeated

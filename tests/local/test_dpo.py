@@ -51,23 +51,30 @@ def test_answer_tokens_only_are_scored(tiny_model):
     assert scored == "yes<end_of_turn>"  # the prompt's own assistant turn is context, not scored
 
 
-def test_reference_is_the_frozen_base_and_cached_once(tiny_model):
+def test_reference_is_the_model_training_starts_from_and_cached_once(tiny_model, monkeypatch):
+    """A fresh adapter adds exactly zero, so the reference is the frozen base; an adapter that
+    starts elsewhere (a parent's, in continued training) makes the reference that parent."""
+    from ftspec.providers.local import dpo
+
     tok = models.load_tokenizer(tiny_model)
     cfg = TrainConfig(batch_size=4, lora_r=4, seed=1)
     train_set, _ = encode_pairs(RecordEncoder(tok), pairs(4), 256)
     base = models.load_base_model(tiny_model, "cpu", dtype=torch.float32)
     plain = logp_margins(base, train_set, cfg, "cpu")
     model = add_lora(base, cfg)
-    with torch.no_grad():  # move the adapters away from zero: the reference must not see them
+    cache_reference(model, train_set, cfg, "cpu")
+    assert [p.ref_chosen - p.ref_rejected for p in train_set] == pytest.approx(plain, abs=1e-4)
+    with torch.no_grad():  # move the adapters away from zero, as a parent's adapter is
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.add_(0.5)
+    parent = logp_margins(model, train_set, cfg, "cpu")
+    assert parent != pytest.approx(plain, abs=1e-3)
     cache_reference(model, train_set, cfg, "cpu")
-    assert [p.ref_chosen - p.ref_rejected for p in train_set] == pytest.approx(plain, abs=1e-4)
-    assert logp_margins(model, train_set, cfg, "cpu") != pytest.approx(plain, abs=1e-3)
+    assert [p.ref_chosen - p.ref_rejected for p in train_set] == pytest.approx(parent, abs=1e-4)
     calls = []
-    original = model.disable_adapter
-    model.disable_adapter = lambda: (calls.append(1), original())[1]
+    original = dpo.cache_reference
+    monkeypatch.setattr(dpo, "cache_reference", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
     train_dpo(model, train_set, [], TrainConfig(n_epochs=3, batch_size=2, lora_r=4), device="cpu")
     assert calls == [1]  # one reference pass for three epochs
 
